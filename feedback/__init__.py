@@ -1,0 +1,3 @@
+"""feedback: real-time 360° feedback."""
+
+__version__ = "0.1.0"

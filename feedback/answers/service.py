@@ -1,0 +1,235 @@
+"""Answering: reviewer links, the inbox, saving and declining, and anonymous release."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from feedback import clock
+from feedback.answers import visibility
+from feedback.answers.schemas import AnswerWrite, InvitationPublic, MyAnswer, Requester
+from feedback.crypto import hash_token
+from feedback.errors import Conflict, Gone, NotFound
+from feedback.live.events import record_event
+from feedback.models.answers import Answer, ReleaseBatch
+from feedback.models.people import Person
+from feedback.models.requests import FeedbackRequest, Invitation, InvitationStatus
+from feedback.requests import service as requests
+
+# Shuffling a release batch must not be predictable from earlier batches.
+_shuffler = random.SystemRandom()
+
+
+async def by_token(session: AsyncSession, *, token: str) -> Invitation:
+    invitation = (
+        await session.exec(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    ).first()
+    if invitation is None:
+        raise NotFound("This feedback link is not valid. Check that you copied all of it.")
+    return invitation
+
+
+async def for_reviewer(session: AsyncSession, *, reviewer: Person, invitation_id: uuid.UUID) -> Invitation:
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is None or invitation.reviewer_id != reviewer.id:
+        raise NotFound("No such invitation in your inbox.")
+    return invitation
+
+
+async def _context(session: AsyncSession, invitation: Invitation) -> tuple[FeedbackRequest, Person]:
+    request = await session.get(FeedbackRequest, invitation.request_id)
+    assert request is not None
+    requester = await session.get(Person, request.requester_id)
+    assert requester is not None
+    return request, requester
+
+
+async def _answer_of(session: AsyncSession, invitation: Invitation) -> Answer | None:
+    return (await session.exec(select(Answer).where(Answer.invitation_id == invitation.id))).first()
+
+
+def _mine(answer: Answer | None) -> MyAnswer | None:
+    if answer is None:
+        return None
+    return MyAnswer(
+        rating=answer.rating,
+        body=answer.body,
+        updated_at=answer.updated_at,
+        released=answer.release_batch_id is not None,
+    )
+
+
+async def view(session: AsyncSession, *, invitation: Invitation, require_open: bool = True) -> InvitationPublic:
+    """The invitation as its reviewer sees it. Closed requests are 410 unless asked otherwise."""
+    request, requester = await _context(session, invitation)
+    if require_open:
+        _ensure_open(request)
+    tags = (await requests.tags_of(session, [request.id]))[request.id]
+    return InvitationPublic(
+        invitation_id=invitation.id,
+        request_id=request.id,
+        requester=Requester(name=requester.name, email=requester.email),
+        question=request.question,
+        context=request.context,
+        tags=tags,
+        anonymous=request.anonymous,
+        status=invitation.status.value,
+        request_open=requests.is_open(request),
+        due_at=request.due_at,
+        answer=_mine(await _answer_of(session, invitation)),
+    )
+
+
+def _ensure_open(request: FeedbackRequest) -> None:
+    if not requests.is_open(request):
+        raise Gone("This request is closed: it no longer takes answers.")
+
+
+async def save_answer(
+    session: AsyncSession, *, invitation: Invitation, data: AnswerWrite
+) -> tuple[Answer, bool]:
+    """Create or change the reviewer's answer. Returns the answer and whether it is new."""
+    request, _requester = await _context(session, invitation)
+    _ensure_open(request)
+    answer = await _answer_of(session, invitation)
+    now = clock.now()
+    created = answer is None
+    if answer is None:
+        answer = Answer(
+            invitation_id=invitation.id,
+            request_id=request.id,
+            rating=data.rating,
+            body=data.body,
+            created_at=now,
+            updated_at=now,
+        )
+    else:
+        if answer.release_batch_id is not None:
+            # Showing an edit of a released anonymous answer would single it out.
+            raise Conflict(
+                "This anonymous answer has already been shown to the requester as part of a "
+                "group, so it can no longer be changed."
+            )
+        answer.rating, answer.body, answer.updated_at = data.rating, data.body, now
+    invitation.status = InvitationStatus.answered
+    invitation.declined_at = None
+    session.add(answer)
+    session.add(invitation)
+    await session.flush()
+
+    if request.anonymous:
+        await _release_if_ready(session, request=request)
+        if created:
+            await _progress_event(session, request=request)
+    else:
+        reviewer = await session.get(Person, invitation.reviewer_id) if invitation.reviewer_id else None
+        progress = await requests.progress_of(session, request)
+        await record_event(
+            session,
+            recipient_id=request.requester_id,
+            type="response.created" if created else "response.updated",
+            request_id=request.id,
+            data={
+                "response": visibility.named_response(answer, invitation, reviewer).model_dump(mode="json"),
+                "progress": progress.model_dump(mode="json"),
+            },
+        )
+    return answer, created
+
+
+async def decline(session: AsyncSession, *, invitation: Invitation) -> Invitation:
+    request, _requester = await _context(session, invitation)
+    _ensure_open(request)
+    if invitation.status == InvitationStatus.answered:
+        raise Conflict("You have already answered; you can change your answer instead.")
+    if invitation.status == InvitationStatus.declined:
+        return invitation
+    invitation.status = InvitationStatus.declined
+    invitation.declined_at = clock.now()
+    session.add(invitation)
+    await session.flush()
+    if not request.anonymous:
+        await _progress_event(session, request=request)
+    return invitation
+
+
+async def _progress_event(session: AsyncSession, *, request: FeedbackRequest) -> None:
+    progress = await requests.progress_of(session, request)
+    await record_event(
+        session,
+        recipient_id=request.requester_id,
+        type="request.progress",
+        request_id=request.id,
+        data={"progress": progress.model_dump(mode="json")},
+    )
+
+
+async def _release_if_ready(session: AsyncSession, *, request: FeedbackRequest) -> ReleaseBatch | None:
+    """Release every held anonymous answer together once at least k are held."""
+    held = list(
+        (
+            await session.exec(
+                select(Answer)
+                .where(Answer.request_id == request.id)
+                .where(col(Answer.release_batch_id).is_(None))
+            )
+        ).all()
+    )
+    if len(held) < request.anonymity_k:
+        return None
+    batch = ReleaseBatch(request_id=request.id, released_at=clock.now(), size=len(held))
+    session.add(batch)
+    await session.flush()
+    _shuffler.shuffle(held)
+    for position, answer in enumerate(held):
+        answer.release_batch_id = batch.id
+        answer.release_position = position
+        session.add(answer)
+    await session.flush()
+    progress = await requests.progress_of(session, request)
+    await record_event(
+        session,
+        recipient_id=request.requester_id,
+        type="responses.released",
+        request_id=request.id,
+        data={
+            "released_at": batch.released_at.isoformat(),
+            "responses": [
+                visibility.anonymous_response(a, batch).model_dump(mode="json", exclude_none=True)
+                for a in held
+            ],
+            "progress": progress.model_dump(mode="json"),
+        },
+    )
+    return batch
+
+
+async def inbox(session: AsyncSession, *, reviewer: Person) -> list[InvitationPublic]:
+    """Invitations for this person on requests still open, newest first."""
+    rows = (
+        await session.exec(
+            select(Invitation, FeedbackRequest)
+            .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
+            .where(Invitation.reviewer_id == reviewer.id)
+            .order_by(col(FeedbackRequest.created_at).desc())
+        )
+    ).all()
+    return [
+        await view(session, invitation=invitation, require_open=False)
+        for invitation, request in rows
+        if requests.is_open(request)
+    ]
+
+
+async def pending_count(session: AsyncSession, *, reviewer: Person) -> int:
+    result = await session.exec(
+        select(func.count())
+        .select_from(Invitation)
+        .where(Invitation.reviewer_id == reviewer.id)
+        .where(Invitation.status == InvitationStatus.pending)
+    )
+    return int(result.one())

@@ -1,0 +1,120 @@
+"""The application factory: settings in, a Starlette app out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from feedback import migrate
+from feedback.accounts import views as accounts_views
+from feedback.answers import views as answers_views
+from feedback.api import views as api_views
+from feedback.crypto import Sealer
+from feedback.db import Database
+from feedback.errors import FeedbackError
+from feedback.live import service as live_service
+from feedback.live import views as live_views
+from feedback.live.broker import make_broker
+from feedback.live.events import LiveMessage, committed_messages
+from feedback.live.hub import Hub
+from feedback.mail import views as mail_views
+from feedback.mail.outbox import Outbox
+from feedback.mail.sender import MailSender
+from feedback.paths import web_dir
+from feedback.people import views as people_views
+from feedback.requests import views as requests_views
+from feedback.security import SecurityMiddleware
+from feedback.settings import Settings, load_settings
+from feedback.web import AppState, handle_feedback_error, handle_http_error, handle_unexpected
+
+log = logging.getLogger("feedback")
+
+
+def templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(web_dir() / "templates"))
+    t.env.globals["static"] = lambda path: f"/static/{path}"
+    return t
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = False) -> Starlette:
+    settings = settings or load_settings()
+    secret_key = settings.resolved_secret_key()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        if run_migrations:
+            await migrate.upgrade_async(settings.database_url)
+        db = Database(settings)
+
+        async def fetch_missing(person_id: Any, after: int) -> list[LiveMessage]:
+            async with db.transaction(write=False) as session:
+                return await live_service.events_after(session, person_id=person_id, after=after)
+
+        hub = Hub(fetch_missing=fetch_missing, queue_size=settings.live_queue_size)
+        broker = make_broker(settings.broker_url, hub)
+        sealer = Sealer(secret_key)
+        sender = MailSender(db=db, settings=settings, sealer=sealer)
+
+        async def after_commit(session: AsyncSession) -> None:
+            messages = committed_messages(session)
+            if messages:
+                await broker.publish(messages)
+            if session.info.pop("mail_queued", False):
+                if sender.enabled:
+                    sender.wake()
+                else:
+                    log.info("mail kept in the outbox (FEEDBACK_SMTP_URL is unset; admins see it at /admin/outbox)")
+
+        db.after_commit.append(after_commit)
+        await broker.start()
+        sender_task = asyncio.create_task(sender.run_forever()) if sender.enabled else None
+        state = AppState(
+            settings=settings,
+            db=db,
+            hub=hub,
+            broker=broker,
+            outbox=Outbox(base_url=settings.base_url, sealer=sealer),
+            templates=templates(),
+        )
+        try:
+            yield {"app": state}
+        finally:
+            hub.close_all()
+            if sender_task is not None:
+                sender_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender_task
+            await broker.stop()
+            await db.dispose()
+
+    routes = [
+        *api_views.routes,
+        *accounts_views.routes,
+        *people_views.routes,
+        *requests_views.routes,
+        *answers_views.routes,
+        *live_views.routes,
+        *mail_views.routes,
+        Mount("/static", app=StaticFiles(directory=str(web_dir() / "static")), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityMiddleware, base_url=settings.base_url)],
+        exception_handlers={
+            FeedbackError: handle_feedback_error,
+            HTTPException: handle_http_error,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,180 @@
+"""The `feedback` command: serve, migrate, demo, and the people directory."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from feedback import migrate as migrations
+from feedback.errors import FeedbackError
+from feedback.models.people import Role
+from feedback.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+users = typer.Typer(no_args_is_help=True, help="Add and list people.")
+app.add_typer(users, name="users")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except FeedbackError as exc:
+        fail(exc.detail)
+
+
+def _migrate(settings: Settings) -> None:
+    try:
+        migrations.upgrade(settings.database_url)
+    except Exception as exc:  # a database that cannot be reached or written
+        fail(f"could not migrate {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {exc}")
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from feedback.app import create_app
+
+    try:
+        application = create_app(settings)
+    except FeedbackError as exc:
+        fail(exc.detail)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        ws_max_size=64 * 1024,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        log_level="info",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Apply pending migrations, then serve the app."""
+    settings = _settings()
+    _migrate(settings)
+    _serve(settings, host, port)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending migrations."""
+    settings = _settings()
+    _migrate(settings)
+    typer.echo("database is at the newest schema")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+) -> None:
+    """Seed a demo organisation when the database is empty, then serve."""
+    from feedback.demo.seed import DEMO_PASSWORD, seed_if_empty
+
+    settings = _settings()
+    _migrate(settings)
+    seeded, logins = asyncio.run(seed_if_empty(settings))
+    typer.echo("Seeded the demo organisation." if seeded else "The database already has people; not seeding.")
+    typer.echo(f"Log in at {settings.base_url}/login with any of these (password: {DEMO_PASSWORD}):")
+    for role, email, name in logins:
+        typer.echo(f"  {role:<9} {email:<28} {name}")
+    if settings.smtp_url is None:
+        typer.echo("FEEDBACK_SMTP_URL is unset: mail stays in the outbox; the admin sees it at /admin/outbox.")
+    if serve_after:
+        _serve(settings, host, port)
+
+
+@users.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="Their email address, used to log in.")],
+    name: Annotated[str, typer.Option("--name", help="Their full name.")],
+    role: Annotated[str, typer.Option("--role", help="employee, manager, hr or admin.")] = "employee",
+    manager: Annotated[str | None, typer.Option("--manager", help="Their manager's email.")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="Their password.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a person to the directory."""
+    from feedback.db import Database
+    from feedback.people import service
+
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        fail(f"unknown role {role!r}; use one of employee, manager, hr, admin")
+    if password is not None and password_stdin:
+        fail("use either --password or --password-stdin, not both")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    _migrate(settings)
+
+    async def add() -> str:
+        db = Database(settings)
+        try:
+            async with db.transaction() as session:
+                person = await service.add_person(
+                    session, email=email, name=name, role=parsed_role,
+                    manager_email=manager, password=password,
+                )
+                return person.email
+        finally:
+            await db.dispose()
+
+    try:
+        added = asyncio.run(add())
+    except FeedbackError as exc:
+        fail(exc.detail)
+    typer.echo(f"added {added} ({parsed_role.value})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List everyone in the directory."""
+    from feedback.db import Database
+    from feedback.people import service
+
+    settings = _settings()
+    _migrate(settings)
+
+    async def rows() -> list[tuple[str, str, str, str]]:
+        db = Database(settings)
+        try:
+            async with db.transaction(write=False) as session:
+                people = await service.list_people(session)
+                by_id = {p.id: p.email for p in people}
+                return [
+                    (p.email, p.name, p.role.value, by_id.get(p.manager_id, "") if p.manager_id else "")
+                    for p in people
+                ]
+        finally:
+            await db.dispose()
+
+    for email, name, role, manager in asyncio.run(rows()):
+        typer.echo(f"{email}\t{name}\t{role}\t{manager}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Engines and sessions built from settings, and the transaction helper views and jobs use.
+
+SQLite gets two engines on the same file: readers share a small pool, while writers go
+through a single connection that opens with BEGIN IMMEDIATE. One writer at a time is all
+SQLite allows anyway; queueing them in-process avoids busy-retry storms and the
+"database is locked" errors of lock upgrades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from feedback.errors import Unavailable
+from feedback.settings import Settings
+
+AfterCommit = Callable[[AsyncSession], Awaitable[None]]
+
+
+def async_url(url: str) -> str:
+    """Pick the async driver for a sqlite:/// or postgresql:// URL."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return str(parsed.set(drivername="sqlite+aiosqlite"))
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+def sync_url(url: str) -> str:
+    """The synchronous twin of a database URL, for Alembic and raw-driver baselines."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.set(drivername="sqlite"))
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=1 if writer else 5,
+        max_overflow=0 if writer else 10,
+        connect_args={"timeout": 30},
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engines of one app instance, and its transactions."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = async_url(settings.database_url)
+        self.is_sqlite = settings.is_sqlite
+        if self.is_sqlite:
+            path = settings.sqlite_path
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.read_engine = _sqlite_engine(url, writer=False)
+            self.write_engine = _sqlite_engine(url, writer=True)
+        else:
+            self.read_engine = self.write_engine = create_async_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+        self._read = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+        self._write = async_sessionmaker(
+            self.write_engine, class_=AsyncSession, expire_on_commit=False
+        )
+        self.after_commit: list[AfterCommit] = []
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits when the block ends, rolls back if it raises.
+
+        After a commit, the after-commit hooks run (waking live subscribers, the mail
+        sender) with the session's `info`, which services fill with what they wrote.
+        """
+        maker = self._write if write else self._read
+        try:
+            async with maker() as session:
+                async with session.begin():
+                    yield session
+                for hook in self.after_commit:
+                    await hook(session)
+        except (OperationalError, DBAPIError) as exc:
+            if _is_connection_problem(exc):
+                raise Unavailable("The database is unavailable right now; try again shortly.") from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    return any(
+        marker in text
+        for marker in ("connection refused", "could not connect", "connection is closed",
+                       "unable to open database", "terminating connection")
+    )

@@ -1,0 +1,132 @@
+"""The live hub: fans committed events out to open sockets without ever awaiting one.
+
+Each socket has a bounded queue. Publishing only does put_nowait; a socket whose queue is
+full is told to close (code 1013) and resumes by seq. Seqs are per person and contiguous,
+so a subscriber that sees a gap (a lost or reordered wake-up) fetches the missing events
+from the events table, which is the truth; the broker is only a hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+
+from feedback.live.events import LiveMessage
+
+# Sentinels put in a queue to make its socket close, with the close code to use.
+CLOSE_SLOW = "\x00slow"  # 1013 Try Again Later: the client fell behind
+CLOSE_RESTART = "\x00restart"  # 1012 Service Restart: reconnect, maybe to another process
+
+FetchMissing = Callable[[uuid.UUID, int], Awaitable[list[LiveMessage]]]
+
+
+class Subscriber:
+    """One open socket of one person."""
+
+    def __init__(self, hub: Hub, person_id: uuid.UUID, *, after: int, queue_size: int) -> None:
+        self.hub = hub
+        self.person_id = person_id
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.last_seq = after
+        self.highest_seen = after
+        self.overflowed = False
+        self._paused = False
+        self._catching_up: asyncio.Task[None] | None = None
+
+    def offer(self, message: LiveMessage) -> None:
+        """Called by the hub for each committed event of this person. Never blocks."""
+        if self.overflowed or message.seq <= self.last_seq:
+            return
+        self.highest_seen = max(self.highest_seen, message.seq)
+        if self._paused or self._catching_up is not None:
+            return
+        if message.seq != self.last_seq + 1:
+            self._start_catch_up()
+            return
+        self._put(message)
+
+    def _put(self, message: LiveMessage) -> None:
+        try:
+            self.queue.put_nowait(message.text)
+        except asyncio.QueueFull:
+            self._overflow()
+            return
+        self.last_seq = message.seq
+        self.hub.delivered += 1
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(CLOSE_SLOW)
+
+    def _start_catch_up(self) -> None:
+        self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+
+    def pause(self) -> None:
+        """Hold live messages back while the socket replays from the table."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        if self.highest_seen > self.last_seq:
+            self._start_catch_up()
+
+    async def _catch_up(self) -> None:
+        try:
+            while self.highest_seen > self.last_seq and not self.overflowed:
+                missing = await self.hub.fetch_missing(self.person_id, self.last_seq)
+                if not missing:
+                    break
+                for message in missing:
+                    if message.seq == self.last_seq + 1 and not self.overflowed:
+                        self._put(message)
+        finally:
+            self._catching_up = None
+
+    def cancel(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+
+
+class Hub:
+    """All subscribers of this process, by person."""
+
+    def __init__(self, *, fetch_missing: FetchMissing, queue_size: int) -> None:
+        self.fetch_missing = fetch_missing
+        self.queue_size = queue_size
+        self._subscribers: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self.delivered = 0
+
+    def subscribe(self, person_id: uuid.UUID, *, after: int) -> Subscriber:
+        subscriber = Subscriber(self, person_id, after=after, queue_size=self.queue_size)
+        self._subscribers[person_id].add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscriber.cancel()
+        subscribers = self._subscribers.get(subscriber.person_id)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._subscribers[subscriber.person_id]
+
+    def publish(self, messages: Iterable[LiveMessage]) -> None:
+        for message in messages:
+            for subscriber in tuple(self._subscribers.get(message.recipient_id, ())):
+                subscriber.offer(message)
+
+    def close_all(self) -> None:
+        """Ask every socket to close (shutdown); clients resume elsewhere by seq."""
+        for subscribers in self._subscribers.values():
+            for subscriber in subscribers:
+                subscriber.overflowed = True
+                while not subscriber.queue.empty():
+                    subscriber.queue.get_nowait()
+                subscriber.queue.put_nowait(CLOSE_RESTART)
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())

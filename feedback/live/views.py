@@ -1,0 +1,100 @@
+"""`GET /api/v1/live`: one person's event stream over a websocket, resumable by seq."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from feedback.accounts.auth import current_person
+from feedback.live import service
+from feedback.live.hub import CLOSE_RESTART, CLOSE_SLOW, Subscriber
+from feedback.security import same_origin
+from feedback.web import state
+
+POLICY_VIOLATION = 1008
+
+
+async def live_socket(websocket: WebSocket) -> None:
+    app = state(websocket)
+    base_origin = "{0.scheme}://{0.netloc}".format(urlsplit(app.settings.base_url))
+    # Closing before accept refuses the handshake (HTTP 403): cross-site websocket hijacking
+    # and anonymous callers never get a socket.
+    if websocket.headers.get("origin") is None or not same_origin(websocket.headers, base_origin):
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    person = await current_person(websocket)
+    if person is None:
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    raw_after = websocket.query_params.get("after")
+    if raw_after is not None and not raw_after.isdigit():
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+
+    async with app.db.transaction(write=False) as session:
+        current = await service.last_seq(session, person_id=person.id)
+        after = int(raw_after) if raw_after is not None else current
+        resync = await service.needs_resync(session, person_id=person.id, after=after)
+    subscriber = app.hub.subscribe(person.id, after=current if resync else after)
+    subscriber.pause()
+    try:
+        await websocket.accept()
+        if resync:
+            await websocket.send_json({"type": "resync", "seq": current})
+        else:
+            await _replay(websocket, subscriber)
+        subscriber.resume()
+        sender = asyncio.create_task(_send(websocket, subscriber))
+        receiver = asyncio.create_task(_receive(websocket))
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+    except WebSocketDisconnect:
+        pass
+    finally:
+        app.hub.unsubscribe(subscriber)
+
+
+async def _replay(websocket: WebSocket, subscriber: Subscriber) -> None:
+    """Send every kept event after the client's seq, reading in chunks, no session held open."""
+    db = state(websocket).db
+    while True:
+        async with db.transaction(write=False) as session:
+            chunk = await service.events_after(
+                session, person_id=subscriber.person_id, after=subscriber.last_seq
+            )
+        for message in chunk:
+            await websocket.send_text(message.text)
+            subscriber.last_seq = message.seq
+        if len(chunk) < service.REPLAY_LIMIT:
+            return
+
+
+async def _send(websocket: WebSocket, subscriber: Subscriber) -> None:
+    while True:
+        text = await subscriber.queue.get()
+        if text == CLOSE_SLOW:
+            await websocket.close(code=1013, reason="too slow; reconnect with ?after=<last seq>")
+            return
+        if text == CLOSE_RESTART:
+            await websocket.close(code=1012, reason="server restarting; reconnect")
+            return
+        await websocket.send_text(text)
+
+
+async def _receive(websocket: WebSocket) -> None:
+    # Clients have nothing to say yet; reading keeps disconnects noticed. The size cap
+    # (64 KiB) is enforced by the server (uvicorn's ws_max_size) before this sees a frame.
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+routes = [WebSocketRoute("/api/v1/live", live_socket)]
