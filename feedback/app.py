@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
                 if sender.enabled:
                     sender.wake()
                 else:
-                    log.info("mail kept in the outbox (FEEDBACK_SMTP_URL is unset; admins see it at /admin/outbox)")
+                    log.info(
+                        "mail kept in the outbox (FEEDBACK_SMTP_URL is unset; admins see it at /admin/outbox)"
+                    )
 
         db.after_commit.append(after_commit)
         await broker.start()

@@ -34,7 +34,9 @@ def _migrate(settings: Settings) -> None:
     try:
         migrations.upgrade(settings.database_url)
     except Exception as exc:  # a database that cannot be reached or written
-        fail(f"could not migrate {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {exc}")
+        fail(
+            f"could not migrate {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {exc}"
+        )
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -83,7 +85,9 @@ def migrate() -> None:
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")
+    ] = True,
 ) -> None:
     """Seed a demo organisation when the database is empty, then serve."""
     from feedback.demo.seed import DEMO_PASSWORD, seed_if_empty
@@ -91,12 +95,20 @@ def demo(
     settings = _settings()
     _migrate(settings)
     seeded, logins = asyncio.run(seed_if_empty(settings))
-    typer.echo("Seeded the demo organisation." if seeded else "The database already has people; not seeding.")
-    typer.echo(f"Log in at {settings.base_url}/login with any of these (password: {DEMO_PASSWORD}):")
+    typer.echo(
+        "Seeded the demo organisation."
+        if seeded
+        else "The database already has people; not seeding."
+    )
+    typer.echo(
+        f"Log in at {settings.base_url}/login with any of these (password: {DEMO_PASSWORD}):"
+    )
     for role, email, name in logins:
         typer.echo(f"  {role:<9} {email:<28} {name}")
     if settings.smtp_url is None:
-        typer.echo("FEEDBACK_SMTP_URL is unset: mail stays in the outbox; the admin sees it at /admin/outbox.")
+        typer.echo(
+            "FEEDBACK_SMTP_URL is unset: mail stays in the outbox; the admin sees it at /admin/outbox."
+        )
     if serve_after:
         _serve(settings, host, port)
 
@@ -105,7 +117,9 @@ def demo(
 def users_add(
     email: Annotated[str, typer.Argument(help="Their email address, used to log in.")],
     name: Annotated[str, typer.Option("--name", help="Their full name.")],
-    role: Annotated[str, typer.Option("--role", help="employee, manager, hr or admin.")] = "employee",
+    role: Annotated[
+        str, typer.Option("--role", help="employee, manager, hr or admin.")
+    ] = "employee",
     manager: Annotated[str | None, typer.Option("--manager", help="Their manager's email.")] = None,
     password: Annotated[str | None, typer.Option("--password", help="Their password.")] = None,
     password_stdin: Annotated[
@@ -132,8 +146,12 @@ def users_add(
         try:
             async with db.transaction() as session:
                 person = await service.add_person(
-                    session, email=email, name=name, role=parsed_role,
-                    manager_email=manager, password=password,
+                    session,
+                    email=email,
+                    name=name,
+                    role=parsed_role,
+                    manager_email=manager,
+                    password=password,
                 )
                 return person.email
         finally:
@@ -162,7 +180,12 @@ def users_list() -> None:
                 people = await service.list_people(session)
                 by_id = {p.id: p.email for p in people}
                 return [
-                    (p.email, p.name, p.role.value, by_id.get(p.manager_id, "") if p.manager_id else "")
+                    (
+                        p.email,
+                        p.name,
+                        p.role.value,
+                        by_id.get(p.manager_id, "") if p.manager_id else "",
+                    )
                     for p in people
                 ]
         finally:

@@ -85,7 +85,9 @@ class Database:
             self.read_engine = self.write_engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
-        self._read = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+        self._read = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False
+        )
         self._write = async_sessionmaker(
             self.write_engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -107,7 +109,9 @@ class Database:
                     await hook(session)
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_problem(exc):
-                raise Unavailable("The database is unavailable right now; try again shortly.") from exc
+                raise Unavailable(
+                    "The database is unavailable right now; try again shortly."
+                ) from exc
             raise
 
     async def dispose(self) -> None:
@@ -122,6 +126,11 @@ def _is_connection_problem(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else ""
     return any(
         marker in text
-        for marker in ("connection refused", "could not connect", "connection is closed",
-                       "unable to open database", "terminating connection")
+        for marker in (
+            "connection refused",
+            "could not connect",
+            "connection is closed",
+            "unable to open database",
+            "terminating connection",
+        )
     )

@@ -54,7 +54,10 @@ class SecurityMiddleware:
                 {
                     "type": "http.response.start",
                     "status": 403,
-                    "headers": [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"x-request-id", request_id.encode()),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": body})

@@ -122,6 +122,8 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return JSONResponse(body, status_code=500)
     try:
-        return render(request, "error.html", {"error": FeedbackError(body["detail"])}, status_code=500)
+        return render(
+            request, "error.html", {"error": FeedbackError(body["detail"])}, status_code=500
+        )
     except Exception:
         return HTMLResponse(body["detail"], status_code=500)

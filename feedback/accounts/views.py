@@ -80,7 +80,9 @@ async def login_page(request: Request) -> Response:
     form = await request.form()
     next_url = _safe_next(request, str(form.get("next", "")))
     try:
-        data = parse(SessionCreate, {"email": form.get("email", ""), "password": form.get("password", "")})
+        data = parse(
+            SessionCreate, {"email": form.get("email", ""), "password": form.get("password", "")}
+        )
         token, _person = await _log_in(request, data)
     except Exception as exc:
         message = exc.detail if isinstance(exc, Unauthorized) else "Enter your email and password."

@@ -33,7 +33,9 @@ async def by_token(session: AsyncSession, *, token: str) -> Invitation:
     return invitation
 
 
-async def for_reviewer(session: AsyncSession, *, reviewer: Person, invitation_id: uuid.UUID) -> Invitation:
+async def for_reviewer(
+    session: AsyncSession, *, reviewer: Person, invitation_id: uuid.UUID
+) -> Invitation:
     invitation = await session.get(Invitation, invitation_id)
     if invitation is None or invitation.reviewer_id != reviewer.id:
         raise NotFound("No such invitation in your inbox.")
@@ -63,7 +65,9 @@ def _mine(answer: Answer | None) -> MyAnswer | None:
     )
 
 
-async def view(session: AsyncSession, *, invitation: Invitation, require_open: bool = True) -> InvitationPublic:
+async def view(
+    session: AsyncSession, *, invitation: Invitation, require_open: bool = True
+) -> InvitationPublic:
     """The invitation as its reviewer sees it. Closed requests are 410 unless asked otherwise."""
     request, requester = await _context(session, invitation)
     if require_open:
@@ -126,7 +130,9 @@ async def save_answer(
         if created:
             await _progress_event(session, request=request)
     else:
-        reviewer = await session.get(Person, invitation.reviewer_id) if invitation.reviewer_id else None
+        reviewer = (
+            await session.get(Person, invitation.reviewer_id) if invitation.reviewer_id else None
+        )
         progress = await requests.progress_of(session, request)
         await record_event(
             session,
@@ -134,7 +140,9 @@ async def save_answer(
             type="response.created" if created else "response.updated",
             request_id=request.id,
             data={
-                "response": visibility.named_response(answer, invitation, reviewer).model_dump(mode="json"),
+                "response": visibility.named_response(answer, invitation, reviewer).model_dump(
+                    mode="json"
+                ),
                 "progress": progress.model_dump(mode="json"),
             },
         )
@@ -168,7 +176,9 @@ async def _progress_event(session: AsyncSession, *, request: FeedbackRequest) ->
     )
 
 
-async def _release_if_ready(session: AsyncSession, *, request: FeedbackRequest) -> ReleaseBatch | None:
+async def _release_if_ready(
+    session: AsyncSession, *, request: FeedbackRequest
+) -> ReleaseBatch | None:
     """Release every held anonymous answer together once at least k are held."""
     held = list(
         (

@@ -30,7 +30,9 @@ def _by_token(request: Request) -> Finder:
 def _in_inbox(request: Request) -> Finder:
     async def find(session: AsyncSession) -> Invitation:
         reviewer = await require_person(request)
-        return await service.for_reviewer(session, reviewer=reviewer, invitation_id=path_uuid(request, "id"))
+        return await service.for_reviewer(
+            session, reviewer=reviewer, invitation_id=path_uuid(request, "id")
+        )
 
     return find
 
@@ -93,7 +95,9 @@ async def api_inbox_decline(request: Request) -> Response:
 # Pages
 
 
-async def _answer_page(request: Request, find: Finder, *, action_url: str, template: str) -> Response:
+async def _answer_page(
+    request: Request, find: Finder, *, action_url: str, template: str
+) -> Response:
     """GET shows the form; POST saves or declines. GET never changes anything."""
     notice = error = None
     status_code = 200
@@ -109,9 +113,14 @@ async def _answer_page(request: Request, find: Finder, *, action_url: str, templ
                 rating = form.get("rating") or None
                 if rating is not None and not rating.isdigit():
                     raise Invalid("rating: choose 1 to 5, or no rating", field="rating")
-                data = parse(AnswerWrite, {"rating": int(rating) if rating else None, "body": form.get("body", "")})
+                data = parse(
+                    AnswerWrite,
+                    {"rating": int(rating) if rating else None, "body": form.get("body", "")},
+                )
                 _saved, created = await _save(request, find, data)
-                notice = "Thank you, your answer was sent." if created else "Your answer was updated."
+                notice = (
+                    "Thank you, your answer was sent." if created else "Your answer was updated."
+                )
                 form = {}
         except (Invalid, Conflict) as exc:
             error, status_code = exc, exc.status
@@ -121,7 +130,13 @@ async def _answer_page(request: Request, find: Finder, *, action_url: str, templ
     return render(
         request,
         template,
-        {"invitation": shown, "action_url": action_url, "notice": notice, "error": error, "form": form},
+        {
+            "invitation": shown,
+            "action_url": action_url,
+            "notice": notice,
+            "error": error,
+            "form": form,
+        },
         status_code=status_code,
     )
 

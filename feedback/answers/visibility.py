@@ -20,7 +20,9 @@ from feedback.models.requests import FeedbackRequest, Invitation
 from feedback.requests.schemas import InviteePublic, ResponsePublic, ReviewerPublic
 
 
-def named_response(answer: Answer, invitation: Invitation, reviewer: Person | None) -> ResponsePublic:
+def named_response(
+    answer: Answer, invitation: Invitation, reviewer: Person | None
+) -> ResponsePublic:
     return ResponsePublic(
         id=answer.id,
         body=answer.body,
@@ -45,7 +47,9 @@ async def released_count(session: AsyncSession, *, request_id: uuid.UUID) -> int
     return int(result.one())
 
 
-async def visible_responses(session: AsyncSession, *, request: FeedbackRequest) -> list[ResponsePublic]:
+async def visible_responses(
+    session: AsyncSession, *, request: FeedbackRequest
+) -> list[ResponsePublic]:
     if request.anonymous:
         rows = await session.exec(
             select(Answer, ReleaseBatch)
@@ -64,7 +68,9 @@ async def visible_responses(session: AsyncSession, *, request: FeedbackRequest) 
     return [named_response(answer, invitation, person) for answer, invitation, person in named]
 
 
-async def invitee_statuses(session: AsyncSession, *, request: FeedbackRequest) -> list[InviteePublic]:
+async def invitee_statuses(
+    session: AsyncSession, *, request: FeedbackRequest
+) -> list[InviteePublic]:
     if request.anonymous:
         raise ValueError("anonymous requests show no per-invitee status")
     rows = await session.exec(
@@ -74,6 +80,8 @@ async def invitee_statuses(session: AsyncSession, *, request: FeedbackRequest) -
         .order_by(col(Invitation.email))
     )
     return [
-        InviteePublic(email=inv.email, name=person.name if person else None, status=inv.status.value)
+        InviteePublic(
+            email=inv.email, name=person.name if person else None, status=inv.status.value
+        )
         for inv, person in rows
     ]

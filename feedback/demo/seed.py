@@ -46,22 +46,49 @@ PEOPLE = [
 OUTSIDE = ["buyer@acme.example", "cto@globex.example", "coach@outside.example"]
 
 SALES_QUESTIONS = [
-    ("How well did I handle the client's price objection?", "Acme renewal call", ["objection handling"]),
-    ("Was my product demo clear enough for a non-technical buyer?", "Globex demo, Tuesday", ["presenting"]),
+    (
+        "How well did I handle the client's price objection?",
+        "Acme renewal call",
+        ["objection handling"],
+    ),
+    (
+        "Was my product demo clear enough for a non-technical buyer?",
+        "Globex demo, Tuesday",
+        ["presenting"],
+    ),
     ("Did I listen enough before pitching?", "Discovery call with Initech", ["listening"]),
-    ("How was the pacing of my quarterly pipeline review?", "QBR with the sales team", ["presenting"]),
+    (
+        "How was the pacing of my quarterly pipeline review?",
+        "QBR with the sales team",
+        ["presenting"],
+    ),
     ("Did the proposal email make the next step obvious?", None, ["writing"]),
 ]
 ENG_QUESTIONS = [
-    ("Was my design review presentation easy to follow?", "Search indexing redesign", ["presenting", "design"]),
-    ("How did I run today's incident call?", "Checkout outage, 40 minutes", ["incident response", "leadership"]),
+    (
+        "Was my design review presentation easy to follow?",
+        "Search indexing redesign",
+        ["presenting", "design"],
+    ),
+    (
+        "How did I run today's incident call?",
+        "Checkout outage, 40 minutes",
+        ["incident response", "leadership"],
+    ),
     ("Were my code review comments helpful and kind?", "Payments refactor PR", ["code review"]),
-    ("Did the launch go as smoothly as it could have from your side?", "Mobile app 3.0 launch", ["launch"]),
+    (
+        "Did the launch go as smoothly as it could have from your side?",
+        "Mobile app 3.0 launch",
+        ["launch"],
+    ),
     ("How clear was my estimate and its risks?", "Q3 planning", ["planning"]),
 ]
 ANSWERS = [
     (5, "Really strong. You stayed calm, acknowledged the concern and brought it back to value."),
-    (4, "Good overall. Next time, pause a little longer after asking a question; people need a moment."),
+    (
+        4,
+        "Good overall. Next time, pause a little longer after asking a question; people need a moment.",
+    ),
     (4, "Clear structure and good examples. The middle section ran long."),
     (3, "Solid, but you moved on before the main concern was fully resolved."),
     (5, "Best one I've seen from you. The summary at the end landed perfectly."),
@@ -69,7 +96,10 @@ ANSWERS = [
     (4, "You handled the hard question well. Consider sharing the numbers up front."),
     (2, "It felt rushed, and the key decision wasn't written down anywhere."),
     (None, "I'd love to see you take the lead on the next one too."),
-    (4, "Helpful and specific. One or two comments could have offered an alternative, not just a problem."),
+    (
+        4,
+        "Helpful and specific. One or two comments could have offered an alternative, not just a problem.",
+    ),
 ]
 
 
@@ -78,7 +108,14 @@ async def seed_if_empty(settings: Settings) -> tuple[bool, list[tuple[str, str, 
     logins = [
         (role.value, email, name)
         for email, name, role, _ in PEOPLE
-        if email in {"admin@demo.example", "hr@demo.example", "sales.lead@demo.example", "priya@demo.example", "jonas@demo.example"}
+        if email
+        in {
+            "admin@demo.example",
+            "hr@demo.example",
+            "sales.lead@demo.example",
+            "priya@demo.example",
+            "jonas@demo.example",
+        }
     ]
     db = Database(settings)
     try:
@@ -99,7 +136,12 @@ async def _seed(db: Database, settings: Settings) -> None:
         with clock.frozen_at(start - timedelta(days=30)):
             for email, name, role, manager in PEOPLE:
                 await people.add_person(
-                    session, email=email, name=name, role=role, manager_email=manager, password=DEMO_PASSWORD
+                    session,
+                    email=email,
+                    name=name,
+                    role=role,
+                    manager_email=manager,
+                    password=DEMO_PASSWORD,
                 )
         everyone = {p.email: p for p in (await session.exec(select(Person))).all()}
 
@@ -126,7 +168,13 @@ async def _seed(db: Database, settings: Settings) -> None:
                 request, invitations = await requests.create_request(
                     session,
                     requester=asker,
-                    data=RequestCreate(question=question, context=context, tags=tags, reviewers=reviewers, anonymous=anonymous),
+                    data=RequestCreate(
+                        question=question,
+                        context=context,
+                        tags=tags,
+                        reviewers=reviewers,
+                        anonymous=anonymous,
+                    ),
                     anonymity_k=settings.anonymity_k,
                     outbox=outbox,
                 )
@@ -141,7 +189,9 @@ async def _seed(db: Database, settings: Settings) -> None:
                     elif roll < 0.85 or anonymous:
                         rating, body = rng.choice(ANSWERS)
                         await answers.save_answer(
-                            session, invitation=invitation, data=AnswerWrite(rating=rating, body=body)
+                            session,
+                            invitation=invitation,
+                            data=AnswerWrite(rating=rating, body=body),
                         )
             if not recent:
                 with clock.frozen_at(asked_at + timedelta(days=7)):

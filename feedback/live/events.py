@@ -73,7 +73,9 @@ async def record_event(
         .returning(col(Person.last_event_seq))
     )
     seq = int(result.scalar_one())
-    event = LiveEvent(recipient_id=recipient_id, seq=seq, type=type, request_id=request_id, data=data)
+    event = LiveEvent(
+        recipient_id=recipient_id, seq=seq, type=type, request_id=request_id, data=data
+    )
     session.add(event)
     session.info.setdefault("live_events", []).append(event)
     return event

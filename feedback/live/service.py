@@ -36,10 +36,14 @@ async def needs_resync(session: AsyncSession, *, person_id: uuid.UUID, after: in
     if after == last:
         return False
     oldest = (
-        await session.exec(select(func.min(LiveEvent.seq)).where(LiveEvent.recipient_id == person_id))
+        await session.exec(
+            select(func.min(LiveEvent.seq)).where(LiveEvent.recipient_id == person_id)
+        )
     ).one()
     return oldest is None or oldest > after + 1
 
 
 async def last_seq(session: AsyncSession, *, person_id: uuid.UUID) -> int:
-    return int((await session.exec(select(Person.last_event_seq).where(Person.id == person_id))).one())
+    return int(
+        (await session.exec(select(Person.last_event_seq).where(Person.id == person_id))).one()
+    )

@@ -8,6 +8,7 @@ server accepted it. A crash in between means at most a duplicate, never a loss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
@@ -54,7 +55,9 @@ def build_message(
     message["Message-ID"] = make_msgid(domain=settings.mail_from.rsplit("@", 1)[-1])
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(env.get_template(f"{mail.template}.txt").render(context))
-    message.add_alternative(env.get_template(f"{mail.template}.html").render(context), subtype="html")
+    message.add_alternative(
+        env.get_template(f"{mail.template}.html").render(context), subtype="html"
+    )
     return message
 
 
@@ -102,10 +105,10 @@ class MailSender:
                 log.exception("mail sender pass failed")
                 sent = 0
             if sent < BATCH:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.mail_retry_seconds)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self.settings.mail_retry_seconds
+                    )
                 self._wake.clear()
 
     async def send_due(self) -> int:
@@ -146,12 +149,17 @@ class MailSender:
         assert self.settings.smtp_url is not None
         try:
             message = build_message(mail, env=self.env, sealer=self.sealer, settings=self.settings)
-            await aiosmtplib.send(message, **smtp_options(self.settings.smtp_url.get_secret_value()))  # type: ignore[arg-type]
+            await aiosmtplib.send(
+                message, **smtp_options(self.settings.smtp_url.get_secret_value())
+            )  # type: ignore[arg-type]
         except Exception as exc:  # SMTP errors, timeouts, refused connections alike
             give_up = mail.attempts + 1 >= self.settings.mail_max_attempts
             log.warning(
                 "mail %s to %s failed (attempt %d%s): %s",
-                mail.id, mail.to_email, mail.attempts + 1, ", giving up" if give_up else "",
+                mail.id,
+                mail.to_email,
+                mail.attempts + 1,
+                ", giving up" if give_up else "",
                 type(exc).__name__,
             )
             async with self.db.transaction() as session:

@@ -19,7 +19,9 @@ async def outbox_page(request: Request) -> Response:
     app = state(request)
     async with app.db.transaction(write=False) as session:
         mails = (
-            await session.exec(select(OutboxMail).order_by(col(OutboxMail.created_at).desc()).limit(100))
+            await session.exec(
+                select(OutboxMail).order_by(col(OutboxMail.created_at).desc()).limit(100)
+            )
         ).all()
     env = mail_environment()
     sealer = app.outbox.sealer

@@ -16,9 +16,7 @@ class Answer(SQLModel, table=True):
     __tablename__ = "answer"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    invitation_id: uuid.UUID = Field(
-        foreign_key="invitation.id", unique=True, ondelete="CASCADE"
-    )
+    invitation_id: uuid.UUID = Field(foreign_key="invitation.id", unique=True, ondelete="CASCADE")
     request_id: uuid.UUID = Field(foreign_key="feedback_request.id", index=True, ondelete="CASCADE")
     rating: int | None = Field(default=None, ge=1, le=5)
     body: str = Field(max_length=2000)

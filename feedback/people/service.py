@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 
@@ -49,10 +50,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def burn_password_check(password: str) -> None:
-    try:
+    with contextlib.suppress(VerificationError):
         _hasher.verify(_DUMMY_HASH, password)
-    except VerificationError:
-        pass
 
 
 async def get_by_email(session: AsyncSession, email: str) -> Person | None:
@@ -102,7 +101,9 @@ async def list_people(session: AsyncSession) -> Sequence[Person]:
     return result.all()
 
 
-async def search_directory(session: AsyncSession, *, query: str, limit: int = 10) -> Sequence[Person]:
+async def search_directory(
+    session: AsyncSession, *, query: str, limit: int = 10
+) -> Sequence[Person]:
     pattern = f"%{query.strip().lower()}%"
     result = await session.exec(
         select(Person)

@@ -144,13 +144,15 @@ def inbox_item(
     }
 
 
-async def tags_of(session: AsyncSession, request_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+async def tags_of(
+    session: AsyncSession, request_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
     tags: dict[uuid.UUID, list[str]] = {rid: [] for rid in request_ids}
     if request_ids:
         rows = await session.exec(
-            select(RequestTag).where(col(RequestTag.request_id).in_(request_ids)).order_by(
-                col(RequestTag.tag)
-            )
+            select(RequestTag)
+            .where(col(RequestTag.request_id).in_(request_ids))
+            .order_by(col(RequestTag.tag))
         )
         for row in rows:
             tags[row.request_id].append(row.tag)
@@ -210,7 +212,9 @@ async def list_mine(session: AsyncSession, *, requester: Person) -> list[Request
     return [await summarise(session, r, tags=tags[r.id]) for r in requests]
 
 
-async def get_own(session: AsyncSession, *, requester: Person, request_id: uuid.UUID) -> FeedbackRequest:
+async def get_own(
+    session: AsyncSession, *, requester: Person, request_id: uuid.UUID
+) -> FeedbackRequest:
     """The request, if this person asked it. Others get 404, so ids reveal nothing."""
     request = await session.get(FeedbackRequest, request_id)
     if request is None or request.requester_id != requester.id:
@@ -221,7 +225,9 @@ async def get_own(session: AsyncSession, *, requester: Person, request_id: uuid.
 async def detail(session: AsyncSession, *, request: FeedbackRequest) -> RequestDetail:
     summary = await summarise(session, request)
     responses = await visibility.visible_responses(session, request=request)
-    invitees = None if request.anonymous else await visibility.invitee_statuses(session, request=request)
+    invitees = (
+        None if request.anonymous else await visibility.invitee_statuses(session, request=request)
+    )
     notice = None
     if request.anonymous:
         k = request.anonymity_k
@@ -238,10 +244,14 @@ async def detail(session: AsyncSession, *, request: FeedbackRequest) -> RequestD
                 f"who wrote what. {held} received answer{'s are' if held != 1 else ' is'} "
                 "waiting for the group to fill."
             )
-    return RequestDetail(**summary.model_dump(), responses=responses, invitees=invitees, notice=notice)
+    return RequestDetail(
+        **summary.model_dump(), responses=responses, invitees=invitees, notice=notice
+    )
 
 
-async def close_request(session: AsyncSession, *, requester: Person, request_id: uuid.UUID) -> FeedbackRequest:
+async def close_request(
+    session: AsyncSession, *, requester: Person, request_id: uuid.UUID
+) -> FeedbackRequest:
     request = await get_own(session, requester=requester, request_id=request_id)
     if request.status == RequestStatus.closed:
         raise Conflict("This request is already closed.")

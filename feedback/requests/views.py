@@ -31,7 +31,9 @@ async def _create(request: Request, data: RequestCreate) -> RequestCreated:
             anonymity_k=app.settings.anonymity_k,
             outbox=app.outbox,
         )
-        return RequestCreated(id=created.id, status=created.status.value, reviewers=len(invitations))
+        return RequestCreated(
+            id=created.id, status=created.status.value, reviewers=len(invitations)
+        )
 
 
 async def api_create(request: Request) -> Response:
@@ -58,7 +60,9 @@ async def api_detail(request: Request) -> Response:
 async def api_close(request: Request) -> Response:
     person = await require_person(request)
     async with state(request).db.transaction() as session:
-        closed = await service.close_request(session, requester=person, request_id=path_uuid(request, "id"))
+        closed = await service.close_request(
+            session, requester=person, request_id=path_uuid(request, "id")
+        )
         detail = await service.detail(session, request=closed)
     return JSONResponse(detail.model_dump(mode="json"))
 
@@ -80,12 +84,16 @@ async def home(request: Request) -> Response:
         mine = await service.list_mine(session, requester=person)
         waiting = await answers.pending_count(session, reviewer=person)
         seq = await live.last_seq(session, person_id=person.id)
-    return render(request, "requests/list.html", {"requests": mine, "waiting": waiting, "live_seq": seq})
+    return render(
+        request, "requests/list.html", {"requests": mine, "waiting": waiting, "live_seq": seq}
+    )
 
 
 def _form_data(form: FormData) -> dict[str, Any]:
     def split(name: str) -> list[str]:
-        return [part.strip() for part in re.split(r"[,;\n]", str(form.get(name, ""))) if part.strip()]
+        return [
+            part.strip() for part in re.split(r"[,;\n]", str(form.get(name, ""))) if part.strip()
+        ]
 
     data: dict[str, Any] = {
         "question": str(form.get("question", "")),
@@ -108,7 +116,9 @@ async def new_page(request: Request) -> Response:
     if (redirect := await _login_redirect(request)) is not None:
         return redirect
     if request.method == "GET":
-        return render(request, "requests/new.html", {"form": {}, "k": state(request).settings.anonymity_k})
+        return render(
+            request, "requests/new.html", {"form": {}, "k": state(request).settings.anonymity_k}
+        )
     form = await request.form()
     try:
         created = await _create(request, parse(RequestCreate, _form_data(form)))
