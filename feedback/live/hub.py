@@ -47,6 +47,15 @@ class Subscriber:
             return
         self._put(message)
 
+    def wake(self, seq: int) -> None:
+        """A hint without the text (e.g. a PostgreSQL NOTIFY): event `seq` exists in the table."""
+        if self.overflowed or seq <= self.last_seq:
+            return
+        self.highest_seen = max(self.highest_seen, seq)
+        if self._paused or self._catching_up is not None:
+            return
+        self._start_catch_up()
+
     def _put(self, message: LiveMessage) -> None:
         try:
             self.queue.put_nowait(message.text)
@@ -117,6 +126,19 @@ class Hub:
         for message in messages:
             for subscriber in tuple(self._subscribers.get(message.recipient_id, ())):
                 subscriber.offer(message)
+
+    def wake(self, person_id: uuid.UUID, seq: int) -> None:
+        """Fetch from the table up to `seq` for this person's sockets (text-less brokers)."""
+        for subscriber in tuple(self._subscribers.get(person_id, ())):
+            subscriber.wake(seq)
+
+    def positions(self) -> dict[uuid.UUID, int]:
+        """The lowest seq any socket of each connected person has delivered (for catch-up)."""
+        return {
+            person_id: min(s.last_seq for s in subscribers)
+            for person_id, subscribers in self._subscribers.items()
+            if subscribers
+        }
 
     def close_all(self) -> None:
         """Ask every socket to close (shutdown); clients resume elsewhere by seq."""
