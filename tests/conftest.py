@@ -1,5 +1,12 @@
-"""Shared fixtures. Each test gets its own SQLite file, copied from one migrated at start-up,
-so every test runs on the schema production migrates to, with no leftovers.
+"""Shared fixtures. Every test gets its own freshly migrated database, so it runs on the
+schema production migrates to, with no leftovers.
+
+SQLite (the default): a file copied from one migrated at start-up.
+PostgreSQL (FEEDBACK_TEST_DATABASE=postgres): a database cloned with CREATE DATABASE ...
+TEMPLATE from one migrated at start-up, dropped after the test. Every name carries a random
+part unique to the run, so parallel runs never meet, and the shared `test` and `postgres`
+databases are only connected to, never changed. FEEDBACK_TEST_POSTGRES_URL points at another
+server (default postgresql://postgres@127.0.0.1:5432/postgres).
 
 Set FEEDBACK_TEST_STRICT=1 (CI does) to turn skips for missing Chromium, PostgreSQL or
 Redis into failures.
@@ -7,12 +14,15 @@ Redis into failures.
 
 from __future__ import annotations
 
+import itertools
 import os
+import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from feedback import migrate
@@ -22,6 +32,15 @@ from feedback.settings import Settings
 
 STRICT = os.environ.get("FEEDBACK_TEST_STRICT") == "1"
 TEST_SECRET = "test-secret-key-not-for-production"
+TEST_DATABASE = os.environ.get("FEEDBACK_TEST_DATABASE", "sqlite").lower()
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FEEDBACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+if TEST_DATABASE not in {"sqlite", "postgres"}:
+    raise pytest.UsageError(
+        f"FEEDBACK_TEST_DATABASE must be sqlite or postgres, not {TEST_DATABASE!r}"
+    )
 
 
 def skip_or_fail(reason: str) -> None:
@@ -40,14 +59,90 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def database_path(tmp_path: Path, migrated_template: Path) -> Path:
+    """A fresh migrated SQLite file, whatever FEEDBACK_TEST_DATABASE says."""
     path = tmp_path / "feedback.db"
     shutil.copy(migrated_template, path)
     return path
 
 
-def make_settings(database_path: Path, **overrides: object) -> Settings:
+class PostgresDatabases:
+    """Creates and drops this run's databases on one PostgreSQL server."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+
+        self._admin = make_url(admin_url)
+        self.prefix = f"feedback_test_{secrets.token_hex(4)}"
+        self.template = f"{self.prefix}_tpl"
+        self._numbers = itertools.count(1)
+        # Autocommit: CREATE/DROP DATABASE cannot run inside a transaction.
+        self._conn = psycopg.connect(self._libpq(self._admin), autocommit=True, connect_timeout=3)
+        self._conn.execute(f'CREATE DATABASE "{self.template}"')
+        try:
+            migrate.upgrade(self.url(self.template))
+        except BaseException:
+            self.drop(self.template)
+            raise
+
+    @staticmethod
+    def _libpq(url: object) -> str:
+        return make_url(str(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def url(self, name: str) -> str:
+        return self._admin.set(drivername="postgresql", database=name).render_as_string(
+            hide_password=False
+        )
+
+    def create(self) -> tuple[str, str]:
+        """A new database cloned from the migrated template: (name, URL)."""
+        name = f"{self.prefix}_{next(self._numbers)}"
+        self._conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name, self.url(name)
+
+    def drop(self, name: str) -> None:
+        assert name.startswith(self.prefix), name  # never anything but this run's own
+        # FORCE: a test's app may still hold pooled connections when it is torn down.
+        self._conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop(self.template)
+        self._conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    import psycopg
+
+    try:
+        databases = PostgresDatabases(POSTGRES_ADMIN_URL)
+    except psycopg.OperationalError as exc:
+        skip_or_fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}".strip())
+        raise AssertionError("unreachable") from exc
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for this test alone, whatever the backend."""
+    name, url = postgres_databases.create()
+    yield url
+    postgres_databases.drop(name)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """This test's fresh migrated database on the backend FEEDBACK_TEST_DATABASE picks."""
+    if TEST_DATABASE == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{request.getfixturevalue('database_path')}"
+
+
+def make_settings(database: Path | str, **overrides: object) -> Settings:
+    """Test settings on a database given as a SQLite file path or as a URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{database_path}",
+        "database_url": url,
         "base_url": "http://testserver",
         "secret_key": TEST_SECRET,
         "smtp_url": None,
@@ -58,8 +153,8 @@ def make_settings(database_path: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def settings(database_path: Path) -> Settings:
-    return make_settings(database_path)
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
 
 
 @pytest.fixture
