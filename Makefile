@@ -26,6 +26,7 @@ system-deps:
 lint: install
 	$(BIN)/ruff check feedback tests bench
 	$(BIN)/ruff format --check feedback tests bench
+	$(BIN)/mypy feedback
 
 test: install system-deps lint
 	$(BIN)/pytest

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from feedback.accounts import service
 from feedback.accounts.auth import COOKIE, current_person, require_person
-from feedback.errors import Unauthorized
+from feedback.errors import Invalid, Unauthorized
 from feedback.people.schemas import PersonPublic
 from feedback.web import json_body, parse, render, state
 
@@ -84,7 +84,7 @@ async def login_page(request: Request) -> Response:
             SessionCreate, {"email": form.get("email", ""), "password": form.get("password", "")}
         )
         token, _person = await _log_in(request, data)
-    except Exception as exc:
+    except (Unauthorized, Invalid) as exc:
         message = exc.detail if isinstance(exc, Unauthorized) else "Enter your email and password."
         return render(
             request,

@@ -45,7 +45,7 @@ PEOPLE = [
 ]
 OUTSIDE = ["buyer@acme.example", "cto@globex.example", "coach@outside.example"]
 
-SALES_QUESTIONS = [
+SALES_QUESTIONS: list[tuple[str, str | None, list[str]]] = [
     (
         "How well did I handle the client's price objection?",
         "Acme renewal call",
@@ -64,7 +64,7 @@ SALES_QUESTIONS = [
     ),
     ("Did the proposal email make the next step obvious?", None, ["writing"]),
 ]
-ENG_QUESTIONS = [
+ENG_QUESTIONS: list[tuple[str, str | None, list[str]]] = [
     (
         "Was my design review presentation easy to follow?",
         "Search indexing redesign",
@@ -145,7 +145,7 @@ async def _seed(db: Database, settings: Settings) -> None:
                 )
         everyone = {p.email: p for p in (await session.exec(select(Person))).all()}
 
-    teams = {
+    teams: dict[str, tuple[list[str], list[tuple[str, str | None, list[str]]]]] = {
         "sales": ([e for e, *_ in PEOPLE[2:8]], SALES_QUESTIONS),
         "eng": ([e for e, *_ in PEOPLE[8:15]], ENG_QUESTIONS),
     }

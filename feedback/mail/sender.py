@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -61,10 +62,10 @@ def build_message(
     return message
 
 
-def smtp_options(url: str) -> dict[str, object]:
+def smtp_options(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "hostname": parts.hostname,
         "port": parts.port or (465 if parts.scheme == "smtps" else 25),
         "timeout": 20,
