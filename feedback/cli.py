@@ -39,38 +39,126 @@ def _migrate(settings: Settings) -> None:
         )
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    import contextlib
+
     import uvicorn
 
     from feedback.app import create_app
+    from feedback.ops.backup import serving_lock
+    from feedback.ops.logs import configure_logging
 
+    if workers > 1 and settings.broker_url.startswith("memory"):
+        fail(
+            f"--workers {workers} needs a shared broker: set FEEDBACK_BROKER_URL to redis://host:port/db "
+            "or postgresql://... (memory:// reaches only the sockets of its own process)"
+        )
     try:
-        application = create_app(settings)
-    except FeedbackError as exc:
-        fail(exc.detail)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        ws_max_size=64 * 1024,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_per_message_deflate=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        log_level="info",
-    )
+        configure_logging(settings.log_format)
+    except ValueError as exc:
+        fail(str(exc))
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "ws_max_size": 64 * 1024,
+        "ws_ping_interval": 20,
+        "ws_ping_timeout": 20,
+        "ws_per_message_deflate": False,
+        "proxy_headers": True,
+        # On SIGTERM: stop accepting, let in-flight requests finish (up to this long), close
+        # sockets with 1012 so clients reconnect elsewhere and resume by seq.
+        "timeout_graceful_shutdown": 10,
+        # uvicorn's access log prints raw paths, reviewer tokens included; the app logs
+        # each request itself with its route template. Logging is configured above.
+        "access_log": False,
+        "log_config": None,
+    }
+    lock = serving_lock(settings.sqlite_path) if settings.sqlite_path else contextlib.nullcontext()
+    with lock:
+        if workers > 1:
+            # Workers are separate processes that import the app: they need an import string.
+            uvicorn.run("feedback.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            return
+        try:
+            application = create_app(settings)
+        except FeedbackError as exc:
+            fail(exc.detail)
+        uvicorn.run(application, **options)  # type: ignore[arg-type]
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Worker processes; more than one needs a redis:// or postgresql:// broker."
+        ),
+    ] = 1,
 ) -> None:
-    """Apply pending migrations, then serve the app."""
+    """Apply pending migrations (once, before any worker starts), then serve the app."""
     settings = _settings()
+    if settings.secret_key is None:
+        try:
+            settings.resolved_secret_key()  # generated once here, not raced by workers
+        except FeedbackError as exc:
+            fail(exc.detail)
     _migrate(settings)
-    _serve(settings, host, port)
+    _serve(settings, host, port, workers)
+
+
+@app.command()
+def backup(
+    path: Annotated[str, typer.Argument(help="Where to write the backup (must not exist).")],
+) -> None:
+    """Copy the SQLite database (and its generated secret key) while the server runs."""
+    from pathlib import Path
+
+    from feedback.ops.backup import BackupError
+    from feedback.ops.backup import backup as run_backup
+
+    settings = _settings()
+    if settings.sqlite_path is None:
+        fail(
+            "feedback backup copies SQLite databases; for PostgreSQL use pg_dump -Fc "
+            "(see docs/deploy.md, Backups)"
+        )
+    try:
+        written = run_backup(settings.sqlite_path, Path(path))
+    except (BackupError, OSError) as exc:
+        fail(str(exc))
+    for file in written:
+        typer.echo(f"wrote {file}")
+
+
+@app.command()
+def restore(
+    path: Annotated[str, typer.Argument(help="A file written by `feedback backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a database that already holds data.")
+    ] = False,
+) -> None:
+    """Replace the SQLite database with a backup. Refuses while `feedback serve` runs."""
+    from pathlib import Path
+
+    from feedback.ops.backup import BackupError
+    from feedback.ops.backup import restore as run_restore
+
+    settings = _settings()
+    if settings.sqlite_path is None:
+        fail(
+            "feedback restore restores SQLite backups; for PostgreSQL use pg_restore (see docs/deploy.md)"
+        )
+    try:
+        kept = run_restore(Path(path), settings.sqlite_path, force=force)
+    except (BackupError, OSError) as exc:
+        fail(str(exc))
+    if kept is not None:
+        typer.echo(f"kept the replaced database at {kept}")
+    # A backup from an older release is brought to this release's schema.
+    _migrate(settings)
+    typer.echo(f"restored {path} into {settings.sqlite_path}")
 
 
 @app.command()

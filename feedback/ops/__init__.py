@@ -1,0 +1,1 @@
+"""Running the app in production: health, metrics, logs and backups."""
