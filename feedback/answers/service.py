@@ -42,8 +42,26 @@ async def for_reviewer(
     return invitation
 
 
-async def _context(session: AsyncSession, invitation: Invitation) -> tuple[FeedbackRequest, Person]:
-    request = await session.get(FeedbackRequest, invitation.request_id)
+async def _context(
+    session: AsyncSession, invitation: Invitation, *, lock: bool = False
+) -> tuple[FeedbackRequest, Person]:
+    if lock:
+        # Writers lock the request's row (PostgreSQL; SQLite writers queue anyway), so
+        # answers, declines and closing on one request happen one at a time: a release
+        # counts every held answer, progress counts are exact, and no answer lands
+        # after the close has committed.
+        request = (
+            await session.exec(
+                select(FeedbackRequest)
+                .where(FeedbackRequest.id == invitation.request_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        # Read before the lock was ours: another writer may have answered or declined.
+        await session.refresh(invitation)
+    else:
+        request = await session.get(FeedbackRequest, invitation.request_id)
     assert request is not None
     requester = await session.get(Person, request.requester_id)
     assert requester is not None
@@ -97,7 +115,7 @@ async def save_answer(
     session: AsyncSession, *, invitation: Invitation, data: AnswerWrite
 ) -> tuple[Answer, bool]:
     """Create or change the reviewer's answer. Returns the answer and whether it is new."""
-    request, _requester = await _context(session, invitation)
+    request, _requester = await _context(session, invitation, lock=True)
     _ensure_open(request)
     answer = await _answer_of(session, invitation)
     now = clock.now()
@@ -150,7 +168,7 @@ async def save_answer(
 
 
 async def decline(session: AsyncSession, *, invitation: Invitation) -> Invitation:
-    request, _requester = await _context(session, invitation)
+    request, _requester = await _context(session, invitation, lock=True)
     _ensure_open(request)
     if invitation.status == InvitationStatus.answered:
         raise Conflict("You have already answered; you can change your answer instead.")
