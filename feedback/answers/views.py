@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from feedback.accounts.auth import current_person, require_person
-from feedback.answers import service
+from feedback.answers import idempotency, service
 from feedback.answers.schemas import AnswerSaved, AnswerWrite, Declined, InvitationPublic
 from feedback.errors import Conflict, Gone, Invalid
 from feedback.live import service as live
@@ -51,6 +51,33 @@ async def _save(request: Request, find: Finder, data: AnswerWrite) -> tuple[Answ
         return AnswerSaved(status=invitation.status.value, answer=mine), created
 
 
+async def _save_json(request: Request, find: Finder) -> Response:
+    """PUT .../response: saves, or replays the outcome of an earlier use of its Idempotency-Key."""
+    data = await json_body(request, AnswerWrite)
+    key = idempotency.key_of(request)
+    async with state(request).db.transaction() as session:
+        invitation = await find(session)
+        if key is not None:
+            earlier = await idempotency.stored(session, invitation=invitation, key=key, data=data)
+            if earlier is not None:
+                return JSONResponse(earlier.body, status_code=earlier.status_code)
+        answer, created = await service.save_answer(session, invitation=invitation, data=data)
+        mine = service._mine(answer)
+        assert mine is not None
+        body = AnswerSaved(status=invitation.status.value, answer=mine).model_dump(mode="json")
+        status_code = 201 if created else 200
+        if key is not None:
+            await idempotency.remember(
+                session,
+                invitation=invitation,
+                key=key,
+                data=data,
+                status_code=status_code,
+                body=body,
+            )
+    return JSONResponse(body, status_code=status_code)
+
+
 async def _decline(request: Request, find: Finder) -> Declined:
     async with state(request).db.transaction() as session:
         invitation = await service.decline(session, invitation=await find(session))
@@ -66,8 +93,7 @@ async def api_invitation(request: Request) -> Response:
 
 
 async def api_invitation_response(request: Request) -> Response:
-    saved, created = await _save(request, _by_token(request), await json_body(request, AnswerWrite))
-    return JSONResponse(saved.model_dump(mode="json"), status_code=201 if created else 200)
+    return await _save_json(request, _by_token(request))
 
 
 async def api_invitation_decline(request: Request) -> Response:
@@ -83,8 +109,7 @@ async def api_inbox(request: Request) -> Response:
 
 async def api_inbox_response(request: Request) -> Response:
     await require_person(request)
-    saved, created = await _save(request, _in_inbox(request), await json_body(request, AnswerWrite))
-    return JSONResponse(saved.model_dump(mode="json"), status_code=201 if created else 200)
+    return await _save_json(request, _in_inbox(request))
 
 
 async def api_inbox_decline(request: Request) -> Response:

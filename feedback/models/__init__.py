@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from feedback.models.answers import Answer, ReleaseBatch
+from feedback.models.idempotency import IdempotencyKey
 from feedback.models.live import LiveEvent
 from feedback.models.mail import OutboxMail
 from feedback.models.people import LoginSession, Person, Role
@@ -19,6 +20,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Answer",
     "FeedbackRequest",
+    "IdempotencyKey",
     "Invitation",
     "InvitationStatus",
     "LiveEvent",

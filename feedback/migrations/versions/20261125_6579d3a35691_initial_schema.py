@@ -253,3 +253,6 @@ def downgrade() -> None:
 
     op.drop_table("outbox_mail")
     # ### end Alembic commands ###
+    # PostgreSQL keeps enum types after their tables go; drop them so upgrade can run again.
+    for enum_name in ("invitationstatus", "requeststatus", "role"):
+        sa.Enum(name=enum_name).drop(op.get_bind(), checkfirst=True)
