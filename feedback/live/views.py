@@ -31,7 +31,11 @@ async def live_socket(websocket: WebSocket) -> None:
         await websocket.close(code=POLICY_VIOLATION)
         return
     raw_after = websocket.query_params.get("after")
-    if raw_after is not None and not raw_after.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() rejects. Eighteen
+    # digits stay below 2**63, so the value always fits the database's integer column.
+    if raw_after is not None and not (
+        raw_after.isascii() and raw_after.isdigit() and len(raw_after) <= 18
+    ):
         await websocket.close(code=POLICY_VIOLATION)
         return
 
