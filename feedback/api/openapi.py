@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from feedback.accounts.auth import COOKIE
 from feedback.accounts.views import SessionCreate
+from feedback.answers import idempotency
 from feedback.answers.schemas import AnswerSaved, AnswerWrite, Declined, InvitationPublic
 from feedback.live.events import EVENT_TYPES
 from feedback.people.schemas import DirectoryEntry, PersonPublic
@@ -83,6 +84,20 @@ def _hand_written_schemas() -> dict[str, Any]:
                 "error": {"type": "string"},
                 "detail": {"type": "string"},
                 "field": {"type": "string"},
+            },
+        },
+        "Readiness": {
+            "type": "object",
+            "description": (
+                "Each check's verdict, `ok` or what is wrong. When not ready, also `error` "
+                "(unavailable) and `detail` naming the failing checks."
+            ),
+            "required": ["status", "checks"],
+            "properties": {
+                "status": {"enum": ["ready", "unavailable"]},
+                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                "error": {"const": "unavailable"},
+                "detail": {"type": "string"},
             },
         },
         "RequestList": {
@@ -269,8 +284,8 @@ RESPONSES: dict[str, Any] = {
         "Log in first.",
     ),
     "CrossSite": _error(
-        "A browser sent this state-changing request from another site "
-        "(Origin or Sec-Fetch-Site says so).",
+        "A browser sent this state-changing request from another site: Sec-Fetch-Site is "
+        "neither same-origin nor none, or Origin is neither this site nor absent.",
         "forbidden",
         "Cross-site requests may not change anything.",
     ),
@@ -278,6 +293,11 @@ RESPONSES: dict[str, Any] = {
         "Nothing here for this caller: unknown id or token, or somebody else's.",
         "not_found",
         "No such request.",
+    ),
+    "Unavailable": _error(
+        "The database is unreachable right now; retry shortly.",
+        "unavailable",
+        "The database is unavailable right now; try again shortly.",
     ),
     "Gone": _error(
         "The request is closed or past its due date: it no longer takes answers.",
@@ -302,6 +322,7 @@ def _use(*names: str) -> dict[str, Any]:
         "CrossSite": "403",
         "NotFound": "404",
         "Gone": "410",
+        "Unavailable": "503",
     }
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 
@@ -340,6 +361,18 @@ def _answer_ops(where: str, params: list[dict[str, Any]], security: Any) -> dict
         "so it can no longer be changed.",
     )
     saved = "the reviewer's answer, as saved"
+    idempotency_key = {
+        "name": idempotency.HEADER,
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes retries safe: the same key with the same body replays the first outcome "
+            "(status and JSON) without writing again; the same key with a different body is "
+            f"refused with 422 (`field` is {idempotency.HEADER}). Scoped to this invitation. "
+            f"1 to {idempotency.MAX_KEY_LENGTH} printable ASCII characters, such as a UUID."
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
+    }
     return {
         "response": {
             "parameters": params,
@@ -352,6 +385,7 @@ def _answer_ops(where: str, params: list[dict[str, Any]], security: Any) -> dict
                 ),
                 "tags": ["answers"],
                 "security": security,
+                "parameters": [idempotency_key],
                 "requestBody": _body("AnswerWrite"),
                 "responses": {
                     "201": _json(f"Created: {saved}.", ref("AnswerSaved")),
@@ -391,7 +425,7 @@ def _answer_ops(where: str, params: list[dict[str, Any]], security: Any) -> dict
 def _paths() -> dict[str, Any]:
     link = _answer_ops("by_link", [TOKEN], PUBLIC)
     inbox = _answer_ops("in_inbox", [INVITATION_ID], SESSION)
-    return {
+    paths: dict[str, Any] = {
         "/healthz": {
             "get": {
                 "operationId": "health",
@@ -402,6 +436,35 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "The process is up.",
                         "content": {"text/plain": {"schema": {"const": "ok"}}},
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readiness",
+                "summary": "Readiness check for load balancers",
+                "description": (
+                    "Checks the database, the migrations and the live broker. Never cached."
+                ),
+                "tags": ["service"],
+                "security": PUBLIC,
+                "responses": {
+                    "200": _json("Ready to serve.", ref("Readiness")),
+                    "503": _json("Not ready: `detail` says what is wrong.", ref("Readiness")),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "tags": ["service"],
+                "security": PUBLIC,
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
                     }
                 },
             }
@@ -622,6 +685,14 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+    # Anything that reads the database answers 503 while the database is unreachable.
+    for path, item in paths.items():
+        if path in {"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/live"}:
+            continue
+        for method, operation in item.items():
+            if method != "parameters":
+                operation["responses"].update(_use("Unavailable"))
+    return paths
 
 
 @cache

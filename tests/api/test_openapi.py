@@ -29,6 +29,7 @@ from feedback.models.mail import OutboxMail
 from feedback.people import service as people_service
 from tests.factories import add_person, ask, log_in
 
+SERVICE_PATHS = {"/healthz", "/readyz", "/metrics"}
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 ORIGIN = {"origin": "http://testserver"}
 
@@ -168,7 +169,7 @@ def test_every_api_route_is_documented_with_its_methods_and_nothing_else(
     served: dict[str, set[str]] = {}
     for route in client.app.routes:  # type: ignore[attr-defined]
         path = getattr(route, "path", "")
-        if not (path.startswith("/api/v1/") or path == "/healthz"):
+        if not (path.startswith("/api/v1/") or path in SERVICE_PATHS):
             continue
         if isinstance(route, WebSocketRoute):
             methods = {"GET"}  # documented as the GET that upgrades
@@ -192,7 +193,7 @@ def test_every_documented_error_status_uses_the_error_body(client: TestClient) -
             if method not in HTTP_METHODS:
                 continue
             for status, response in operation["responses"].items():
-                if int(status) < 400 or path == "/api/v1/live":
+                if int(status) < 400 or path in {"/api/v1/live", "/readyz"}:
                     continue
                 if "$ref" in response:
                     response = document["components"]["responses"][response["$ref"].split("/")[-1]]
@@ -224,6 +225,8 @@ def test_health_directory_and_the_document_itself_match_the_document(
     team: TestClient, api: Documented
 ) -> None:
     assert api.check(team.get("/healthz"), "/healthz") == "ok"
+    assert api.check(team.get("/readyz"), "/readyz")["status"] == "ready"
+    assert "feedback" in api.check(team.get("/metrics"), "/metrics")
     found = api.check(team.get("/api/v1/people", params={"q": "li"}), "/api/v1/people")
     assert {p["email"] for p in found["people"]} == {"ana@example.com", "li@example.com"}
     api.check(team.get("/api/v1/openapi.json"), "/api/v1/openapi.json")
@@ -264,8 +267,14 @@ def test_a_named_request_and_its_answers_match_the_document(
     token = reviewer_links(team)["buyer@client.example"][0]
     shown = api.check(team.get(f"/api/v1/invitations/{token}"), "/api/v1/invitations/{token}")
     assert (shown["status"], shown["answer"]) == ("pending", None)
-    first = team.put(f"/api/v1/invitations/{token}/response", json={"body": "Good."})
+    key = {"idempotency-key": "3d5c1f0e-retry-me"}
+    first = team.put(f"/api/v1/invitations/{token}/response", json={"body": "Good."}, headers=key)
     assert first.status_code == 201
+    retried = team.put(f"/api/v1/invitations/{token}/response", json={"body": "Good."}, headers=key)
+    assert retried.status_code == 201
+    assert api.check(retried, "/api/v1/invitations/{token}/response") == first.json()
+    reused = team.put(f"/api/v1/invitations/{token}/response", json={"body": "Other."}, headers=key)
+    assert api.check(reused, "/api/v1/invitations/{token}/response")["field"] == "Idempotency-Key"
     second = team.put(
         f"/api/v1/invitations/{token}/response", json={"rating": 5, "body": "Very good."}
     )
