@@ -9,6 +9,7 @@ from the events table, which is the truth; the broker is only a hint.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,6 +19,8 @@ from feedback.live.events import LiveMessage
 # Sentinels put in a queue to make its socket close, with the close code to use.
 CLOSE_SLOW = "\x00slow"  # 1013 Try Again Later: the client fell behind
 CLOSE_RESTART = "\x00restart"  # 1012 Service Restart: reconnect, maybe to another process
+
+log = logging.getLogger("feedback.live")
 
 FetchMissing = Callable[[uuid.UUID, int], Awaitable[list[LiveMessage]]]
 
@@ -86,12 +89,21 @@ class Subscriber:
     async def _catch_up(self) -> None:
         try:
             while self.highest_seen > self.last_seq and not self.overflowed:
+                before = self.last_seq
                 missing = await self.hub.fetch_missing(self.person_id, self.last_seq)
-                if not missing:
-                    break
                 for message in missing:
                     if message.seq == self.last_seq + 1 and not self.overflowed:
                         self._put(message)
+                if self.last_seq == before and not self.overflowed:
+                    # The table cannot fill the gap (those events are no longer kept).
+                    # Waiting would leave the socket silent for good; closing makes the
+                    # client reconnect with ?after, where it is told to resync.
+                    self._overflow()
+        except Exception:
+            # Same if the table cannot be read: the client resumes by seq when it can.
+            log.exception("live catch-up failed; closing the socket so the client resumes")
+            if not self.overflowed:
+                self._overflow()
         finally:
             self._catching_up = None
 
