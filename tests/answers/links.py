@@ -6,6 +6,8 @@ mail goes out. Tests without an SMTP server open the seal with the app's own Sea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import col, select
@@ -44,3 +46,19 @@ def ask_with_links(
         tokens[row.to_email] = link.removeprefix(prefix)
     assert sorted(tokens) == sorted(r.lower() for r in reviewers)
     return request_id, tokens
+
+
+@contextmanager
+def without_session(client: TestClient) -> Iterator[TestClient]:
+    """Act as someone who only has the link (no cookie), then give the session back.
+
+    Cheaper than logging out and in again, which costs a password hash each time.
+    """
+    saved = dict(client.cookies.items())
+    client.cookies.clear()
+    try:
+        yield client
+    finally:
+        client.cookies.clear()
+        for name, value in saved.items():
+            client.cookies.set(name, value)
