@@ -11,9 +11,14 @@ const el = (tag, attrs = {}, text) => {
   return node;
 };
 
-const fmt = (iso) => {
+// The same format the server renders ("25 Nov 2026, 21:56 UTC"), so live and reloaded
+// answers look alike.
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n) => String(n).padStart(2, "0");
+const when = (iso) => {
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  const text = `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+  return el("time", { datetime: d.toISOString() }, text);
 };
 
 function progressText(p, anonymous) {
@@ -46,8 +51,10 @@ function responseNode(r) {
   const rating = ratingNode(r.rating);
   if (rating) li.append(rating);
   li.append(el("p", { class: "body" }, r.body));
-  const when = r.released_at ? `shown ${fmt(r.released_at)}` : fmt(r.updated_at);
-  li.append(el("p", { class: "meta" }, when));
+  const meta = el("p", { class: "meta" });
+  if (r.released_at) meta.append("shown ", when(r.released_at));
+  else meta.append(when(r.updated_at));
+  li.append(meta);
   setTimeout(() => li.classList.remove("fresh"), 6000);
   return li;
 }
