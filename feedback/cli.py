@@ -34,8 +34,10 @@ def _migrate(settings: Settings) -> None:
     try:
         migrations.upgrade(settings.database_url)
     except Exception as exc:  # a database that cannot be reached or written
+        # SQLAlchemy appends a "Background on this error" line; the first line says it all.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         fail(
-            f"could not migrate {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {exc}"
+            f"could not migrate {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {reason}"
         )
 
 
