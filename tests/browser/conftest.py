@@ -35,6 +35,11 @@ from feedback.settings import Settings
 from tests.conftest import make_settings, skip_or_fail
 from tests.factories import PASSWORD, person
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (or fails in CI) with the reason
+    expect = None  # type: ignore[assignment]
+
 T = TypeVar("T")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, LiveServer, Mailbox, log_in
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer, Mailbox, expect, log_in
 
 pytestmark = pytest.mark.browser
 
