@@ -1,0 +1,252 @@
+"""B1: submit-to-screen latency.
+
+How long from a reviewer sending an answer (HTTP PUT /api/v1/invitations/{token}/response)
+to the `response.created` message arriving on the requester's open /api/v1/live socket,
+while 1,000 requesters are connected. The baseline is a bare `websockets` server forwarding
+a plain HTTP publish to one of 1,000 connected clients (bench/_baseline_server.py).
+
+Both servers run alone on core 0; this process (the load generator) runs on core 1. Answers
+are sent at a fixed rate; a few warm-up sends are not counted.
+
+Usage: .venv/bin/python bench/b1_submit_to_screen.py [--clients N] [--rate R] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from _clients import close_all, connect_many, http_request, send_http
+from _population import add_requesters, migrated_database
+from _report import machine, percentile, today, write_section
+from _servers import (
+    Server,
+    pin_load_generator,
+    raise_open_files_limit,
+    start_baseline,
+    start_feedback,
+)
+from websockets.asyncio.client import ClientConnection
+
+WARMUP = 25
+ARRIVAL_TIMEOUT = 10.0
+P99_TARGET_MS = 50.0
+RATIO_TARGET = 2.0
+
+
+@dataclass
+class Latencies:
+    name: str
+    millis: list[float]
+    sent: int
+    failed_submits: int
+    message_bytes: int
+
+    @property
+    def lost(self) -> int:
+        return self.sent - len(self.millis)
+
+    def p(self, fraction: float) -> float:
+        return percentile(self.millis, fraction)
+
+
+async def measure(
+    name: str,
+    server: Server,
+    sockets: list[ClientConnection],
+    submit: Callable[[int], bytes],
+    *,
+    rate: float,
+    count: int,
+) -> Latencies:
+    """Send `WARMUP + count` submits at `rate`/s, submit i aimed at socket i."""
+    arrivals: dict[int, float] = {}
+    sizes: list[int] = []
+    everything_arrived = asyncio.Event()
+    total = WARMUP + count
+
+    async def listen(index: int, socket: ClientConnection) -> None:
+        async for raw in socket:
+            received = time.perf_counter()
+            if json.loads(raw).get("type") == "response.created":
+                arrivals.setdefault(index, received)
+                sizes.append(len(raw))
+                if len(arrivals) >= total:
+                    everything_arrived.set()
+
+    listeners = [asyncio.create_task(listen(i, s)) for i, s in enumerate(sockets)]
+    sent_at: dict[int, float] = {}
+    submits: list[asyncio.Task[int]] = []
+    start = time.perf_counter()
+    for n in range(total):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent_at[n] = time.perf_counter()
+        submits.append(asyncio.create_task(send_http(server.port, submit(n))))
+    statuses = await asyncio.gather(*submits, return_exceptions=True)
+    # Whatever has not arrived by then counts as lost.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(everything_arrived.wait(), timeout=ARRIVAL_TIMEOUT)
+    for task in listeners:
+        task.cancel()
+    await asyncio.gather(*listeners, return_exceptions=True)
+
+    measured = range(WARMUP, total)
+    ok = {200, 201}
+    return Latencies(
+        name=name,
+        millis=[(arrivals[n] - sent_at[n]) * 1000 for n in measured if n in arrivals],
+        sent=count,
+        failed_submits=sum(1 for n in measured if statuses[n] not in ok),
+        message_bytes=round(sum(sizes) / len(sizes)) if sizes else 0,
+    )
+
+
+async def run_feedback(directory: Path, clients: int, rate: float, count: int) -> Latencies:
+    # Alembic runs its own event loop, so the database is prepared in a worker thread.
+    database_url = await asyncio.to_thread(migrated_database, directory)
+    requesters = await asyncio.to_thread(add_requesters, database_url, clients, with_requests=True)
+    server = start_feedback(directory, database_url)
+    try:
+        sockets = await connect_many(
+            [f"{server.ws_url}/api/v1/live"] * clients,
+            headers=[
+                {"Cookie": f"feedback_session={r.session_token}", "Origin": server.base_url}
+                for r in requesters
+            ],
+        )
+        body = json.dumps(
+            {"rating": 4, "body": "Clear demo; the live part landed well. Slow down on step 3."}
+        ).encode()
+
+        def submit(n: int) -> bytes:
+            token = requesters[n].invitation_token
+            return http_request(
+                server.port,
+                "PUT",
+                f"/api/v1/invitations/{token}/response",
+                body=body,
+                content_type="application/json",
+            )
+
+        try:
+            return await measure("feedback", server, sockets, submit, rate=rate, count=count)
+        finally:
+            await close_all(sockets)
+    finally:
+        server.stop()
+
+
+async def run_baseline(directory: Path, clients: int, rate: float, count: int) -> Latencies:
+    server = start_baseline(directory)
+    try:
+        sockets = await connect_many([f"{server.ws_url}/live?id={i}" for i in range(clients)])
+
+        def submit(n: int) -> bytes:
+            return http_request(server.port, "GET", f"/publish?to={n}")
+
+        try:
+            return await measure("baseline", server, sockets, submit, rate=rate, count=count)
+        finally:
+            await close_all(sockets)
+    finally:
+        server.stop()
+
+
+def row(result: Latencies) -> str:
+    return (
+        f"| {result.name} | {result.p(0.50):.2f} | {result.p(0.99):.2f} | "
+        f"{max(result.millis, default=float('nan')):.2f} | {len(result.millis)} / {result.sent} |"
+        f" {result.message_bytes} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=50.0, help="submits per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured duration")
+    parser.add_argument("--no-write", action="store_true", help="do not update the docs")
+    args = parser.parse_args()
+    count = min(args.clients - WARMUP, round(args.rate * args.seconds))
+    if count <= 0:
+        parser.error(f"--clients must exceed the {WARMUP} warm-up sends")
+
+    host = machine()
+    pinning = pin_load_generator()
+    raise_open_files_limit()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="feedback-bench-b1-") as tmp:
+        feedback_dir, baseline_dir = Path(tmp, "feedback"), Path(tmp, "baseline")
+        feedback_dir.mkdir()
+        baseline_dir.mkdir()
+        run = asyncio.run
+        try:
+            import uvloop
+
+            run = uvloop.run
+        except ImportError:
+            pass
+        baseline = run(run_baseline(baseline_dir, args.clients, args.rate, count))
+        feedback = run(run_feedback(feedback_dir, args.clients, args.rate, count))
+    elapsed = time.monotonic() - started
+
+    p99_ratio = feedback.p(0.99) / baseline.p(0.99)
+    p50_ratio = feedback.p(0.50) / baseline.p(0.50)
+    ratio_met = p99_ratio <= RATIO_TARGET
+    absolute_met = feedback.p(0.99) < P99_TARGET_MS
+    complete = feedback.lost == 0 and feedback.failed_submits == 0
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+
+    lines = [
+        "## B1: submit-to-screen latency",
+        "",
+        f"Run {today()} on {host}; {pinning}; {elapsed:.0f} s in all.",
+        "",
+        f"{args.clients} requester sockets open on /api/v1/live; {count} answers sent at "
+        f"{args.rate:g}/s (after {WARMUP} uncounted warm-up sends), each to a different "
+        "requester. Latency is from starting the HTTP submit (TCP connect included) to the "
+        "`response.created` message arriving on that requester's socket.",
+        "",
+        "| server | p50 ms | p99 ms | max ms | arrived / sent | message bytes |",
+        "|---|---:|---:|---:|---:|---:|",
+        row(feedback),
+        row(baseline),
+        "",
+        f"- Ratio feedback / baseline: p50 {p50_ratio:.1f}x, p99 {p99_ratio:.1f}x.",
+        f"- Target p99 <= {RATIO_TARGET:g}x baseline: **{verdict(ratio_met)}**.",
+        f"- Target p99 < {P99_TARGET_MS:g} ms: **{verdict(absolute_met)}** "
+        f"({feedback.p(0.99):.1f} ms).",
+        f"- Every answer accepted and delivered: **{verdict(complete)}** "
+        f"({feedback.failed_submits} failed submits, {feedback.lost} lost messages).",
+        "",
+        "How it is set up:",
+        "- feedback: `python -m uvicorn feedback.app:create_app --factory` with `feedback serve`'s "
+        "WebSocket options (websockets-sansio, ws_max_size 65536, per-message deflate off, "
+        "pings every 20 s), no access log, on a fresh migrated SQLite file. People, sessions, "
+        "requests and invitations are inserted directly (see bench/_population.py): one "
+        "shared argon2 hash, session and link tokens stored as `hash_token(token)`.",
+        "- Each submit is a real `PUT /api/v1/invitations/{token}/response` (201): routing, "
+        "validation, a SQLite write transaction (answer, invitation, live event), then the hub.",
+        "- baseline: bench/_baseline_server.py, a bare `websockets` server (compression off, "
+        "uvloop) where `GET /publish?to=N` forwards a message of similar size to client N with "
+        "`broadcast`. Same load generator, same one-connection-per-submit HTTP client.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_write:
+        write_section("b1", report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
