@@ -327,7 +327,7 @@ def _use(*names: str) -> dict[str, Any]:
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 
 
-SESSION = [{"session": []}]
+SESSION: list[dict[str, list[str]]] = [{"session": []}]
 PUBLIC: list[dict[str, list[str]]] = []
 
 
