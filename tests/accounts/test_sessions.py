@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func
@@ -203,6 +204,26 @@ def test_login_never_redirects_to_another_site(
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "next_url", ["/\t/evil.example", "/\n/evil.example", "/\r\nSet-Cookie: stolen=1"]
+)
+def test_control_characters_in_next_cannot_make_an_off_site_redirect(
+    client: TestClient, priya: Person, next_url: str
+) -> None:
+    response = client.post(
+        "/login",
+        data={"email": "priya@example.com", "password": PASSWORD, "next": next_url},
+        follow_redirects=False,
+    )
+    location = response.headers["location"]
+    # Browsers drop raw tabs and newlines from URLs, so a raw "/\t/x" would become "//x";
+    # percent-encoded, they stay part of a local path.
+    assert not any(c in location for c in "\t\r\n")
+    assert location.startswith("/") and not location.startswith("//")
+    assert urlsplit(location).netloc == ""
+    assert "stolen" not in str(response.headers.get_list("set-cookie"))
 
 
 def test_logout_form_ends_the_session_and_returns_to_login(

@@ -3,12 +3,16 @@ with no name and no time of their own; a remainder below k at close is never sho
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from feedback import clock
+from feedback.models.live import LiveEvent
 from tests.answers.links import ask_with_links, without_session
 from tests.factories import add_person, log_in
 
@@ -37,6 +41,23 @@ class Anonymous:
             )
         assert response.status_code == 201, response.text
 
+    def _live_events_for_requester(self) -> list[str]:
+        """What the live stream would carry to her (as stored for resuming), as JSON text."""
+        me = self.client.get("/api/v1/me").json()["id"]
+        db = self.client.app_state["app"].db
+
+        async def read() -> list[str]:
+            async with db.transaction(write=False) as session:
+                rows = await session.exec(
+                    select(LiveEvent).where(LiveEvent.recipient_id == uuid.UUID(me))
+                )
+                return [json.dumps({"type": e.type, "data": e.data}) for e in rows]
+
+        assert self.client.portal is not None
+        events = self.client.portal.call(read)
+        assert events, "the requester has live events (request.created at least)"
+        return events
+
     def requester_sees(self) -> tuple[dict[str, object], str]:
         """The request's JSON detail and every place it shows up, as text."""
         detail = self.client.get(f"/api/v1/requests/{self.request_id}")
@@ -46,6 +67,7 @@ class Anonymous:
                 self.client.get("/api/v1/requests").text,
                 self.client.get(f"/requests/{self.request_id}").text,
                 self.client.get("/").text,
+                *self._live_events_for_requester(),
             ]
         )
         return detail.json(), everywhere
