@@ -192,3 +192,43 @@ def test_an_smtp_outage_delays_mail_but_loses_none_and_sends_it_once_later(
     assert LINK.search(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     time.sleep(0.2)
     assert len(smtp_server.mailbox.envelopes) == 1
+
+
+def test_the_html_mail_shows_a_question_with_markup_as_text(
+    mailing_client: TestClient, smtp_server: SmtpServer
+) -> None:
+    ask(mailing_client, ["buyer@client.example"], question="<img src=x onerror=alert(1)> ok?")
+    [envelope] = smtp_server.mailbox.wait_for(1)
+    html = _parse(envelope).get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt; ok?" in html
+
+
+def test_mail_that_keeps_failing_is_given_up_after_the_last_attempt(database_path: Path) -> None:
+    dead = make_settings(
+        database_path, smtp_url=f"smtp://127.0.0.1:{free_port()}", mail_max_attempts=2
+    )
+    with TestClient(create_app(make_settings(database_path))) as client:
+        add_person(client, "priya@example.com", name="Priya Natarajan")
+        log_in(client, "priya@example.com")
+        ask(client, ["buyer@client.example"])
+
+    async def attempts() -> list[tuple[int, bool, bool]]:
+        db = Database(dead)
+        sender = MailSender(db=db, settings=dead, sealer=Sealer(dead.resolved_secret_key()))
+        seen = []
+        try:
+            moment = clock.now()
+            for _ in range(3):
+                moment += timedelta(days=1)  # past any backoff
+                with clock.frozen_at(moment):
+                    await sender.send_due()
+                async with db.transaction(write=False) as session:
+                    [row] = (await session.exec(select(OutboxMail))).all()
+                seen.append((row.attempts, row.failed_at is not None, row.sent_at is not None))
+        finally:
+            await db.dispose()
+        return seen
+
+    # Two tries, then it is marked failed and left alone (the admin sees it in the outbox).
+    assert asyncio.run(attempts()) == [(1, False, False), (2, True, False), (2, True, False)]
