@@ -7,10 +7,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from feedback import clock
+from feedback.models import metadata
 from feedback.models.requests import Invitation
 from tests.answers.conftest import CONTEXT, QUESTION, Asked
 from tests.answers.links import ask_with_links
@@ -287,11 +289,25 @@ def test_only_the_hash_of_the_link_is_stored(asked: Asked) -> None:
     expected = {hashlib.sha256(t.encode()).hexdigest() for t in asked.tokens.values()}
     assert set(hashes) == expected
 
-    # Nowhere in the database file in clear, in any table (the outbox seals it).
-    raw = b"".join(
-        path.read_bytes()
-        for path in asked.client.app_state["app"].settings.sqlite_path.parent.glob("feedback.db*")
-    )
+    # Nowhere in the database in clear, in any table (the outbox seals it): on SQLite the
+    # files themselves, WAL included; on PostgreSQL every row of every table as text.
+    sqlite_path = asked.client.app_state["app"].settings.sqlite_path
+    if sqlite_path is not None:
+        raw = b"".join(path.read_bytes() for path in sqlite_path.parent.glob("feedback.db*"))
+    else:
+
+        async def every_row() -> bytes:
+            async with db.transaction(write=False) as session:
+                texts: list[str] = []
+                connection = await session.connection()
+                for table in metadata.sorted_tables:
+                    rows = await connection.execute(
+                        text(f'SELECT CAST(t AS text) FROM "{table.name}" t')
+                    )
+                    texts.extend(rows.scalars())
+            return "\n".join(texts).encode()
+
+        raw = asked.client.portal.call(every_row)
     for token in asked.tokens.values():
         assert token.encode() not in raw
 
