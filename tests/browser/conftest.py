@@ -2,7 +2,7 @@
 
 Each test gets a real uvicorn server on a free loopback port, on its own migrated SQLite
 file, delivering mail over real SMTP to an in-process aiosmtpd server, so a reviewer's
-link is opened exactly as it was emailed. One Chromium process is shared by the session;
+link is opened exactly as it was emailed. One Chromium process is shared by each module;
 every test opens its own contexts (separate cookies, viewports, online/offline state).
 
 The sync Playwright API cannot run inside a running asyncio loop, and pytest-asyncio runs
@@ -227,7 +227,9 @@ def server(database_path: Path, mailbox: Mailbox) -> Iterator[LiveServer]:
 # The browser
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync Playwright runs it keeps an event loop marked as
+# running on this thread, which would break asyncio.run in every later non-browser test.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         skip_or_fail(f"{CHROMIUM} is missing; install Debian's chromium package")
