@@ -49,8 +49,9 @@ async def live_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         if resync:
             await websocket.send_json({"type": "resync", "seq": current})
-        else:
-            await _replay(websocket, subscriber)
+        # Also after a resync: an event committed between reading `current` and subscribing
+        # was never offered to this subscriber, and only the table still has it.
+        await _replay(websocket, subscriber)
         subscriber.resume()
         sender = asyncio.create_task(_send(websocket, subscriber))
         receiver = asyncio.create_task(_receive(websocket))
@@ -59,6 +60,12 @@ async def live_socket(websocket: WebSocket) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
+        for task in done:
+            # A client gone mid-send is routine; retrieving it here keeps asyncio from
+            # logging "Task exception was never retrieved". Anything else propagates.
+            error = task.exception()
+            if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
+                raise error
     except WebSocketDisconnect:
         pass
     finally:
