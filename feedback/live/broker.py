@@ -105,7 +105,8 @@ class CatchUp:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), timeout=self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._poke.wait()
             self._poke.clear()
             try:
                 await self.once()

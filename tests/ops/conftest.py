@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.conftest import TEST_SECRET, skip_or_fail
@@ -62,9 +62,9 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log()}")
             try:
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
+                if httpx2.get(self.url + path, timeout=1).status_code == 200:
                     return
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"server did not answer {path} in time:\n{self.log()}")

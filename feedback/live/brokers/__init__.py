@@ -53,7 +53,8 @@ class RemoteBroker:
         # A healthy broker is connected before the first request; one that is down does not
         # stop the app: it keeps retrying and /readyz reports it until it is back.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._first_listen.wait(), timeout=START_WAIT_SECONDS)
+            async with asyncio.timeout(START_WAIT_SECONDS):
+                await self._first_listen.wait()
         if not self._listening:
             log.warning(
                 "live broker %s is not reachable yet; retrying in the background", self.kind

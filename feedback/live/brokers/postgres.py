@@ -60,10 +60,14 @@ class PostgresBroker(RemoteBroker):
     ) -> None:
         super().__init__(hub, on_reconnect=on_reconnect)
         self.dsn = plain_dsn(url)
+        # Shown in pg_stat_activity, so an operator (or a test) can find the listener.
+        self.application_name = f"feedback-live-{self.origin}"
         self._sender: Any = None
 
     async def _listen(self, ready: Callable[[], None]) -> None:
-        conn = await asyncpg.connect(self.dsn, timeout=5)
+        conn = await asyncpg.connect(
+            self.dsn, timeout=5, server_settings={"application_name": self.application_name}
+        )
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
@@ -71,10 +75,12 @@ class PostgresBroker(RemoteBroker):
             ready()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=HEALTH_CHECK_SECONDS)
+                    async with asyncio.timeout(HEALTH_CHECK_SECONDS):
+                        await lost.wait()
                 if not lost.is_set():
                     # A server that vanished without closing the socket is only noticed by asking.
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=HEALTH_CHECK_SECONDS)
+                    async with asyncio.timeout(HEALTH_CHECK_SECONDS):
+                        await conn.fetchval("SELECT 1")
             raise ConnectionError("the LISTEN connection was closed")
         finally:
             conn.terminate()
@@ -107,5 +113,6 @@ class PostgresBroker(RemoteBroker):
     async def _close(self) -> None:
         if self._sender is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._sender.close(), timeout=2)
+                async with asyncio.timeout(2):
+                    await self._sender.close()
             self._sender = None
