@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 REQUEST_ID: ContextVar[str] = ContextVar("feedback_request_id", default="-")
 
 _SECRETS = (
-    re.compile(r"(/r/)[^/?#\s\"'<>]+"),
-    re.compile(r"(/api/v1/invitations/)[^/?#\s\"'<>]+"),
-    re.compile(r"(/inbox/)[^/?#\s\"'<>]+(?=/response|/decline)"),
+    # (?!\{) leaves route templates such as /r/{token} readable.
+    re.compile(r"(/r/)(?!\{)[^/?#\s\"'<>]+"),
+    re.compile(r"(/api/v1/invitations/)(?!\{)[^/?#\s\"'<>]+"),
     re.compile(r"(feedback_session=)[^;\s\"'&]+"),
     re.compile(r"([?&]token=)[^&#\s\"']+"),
 )

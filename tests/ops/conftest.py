@@ -70,7 +70,8 @@ class Server:
         raise AssertionError(f"server did not answer {path} in time:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def terminate(self) -> None:
@@ -78,6 +79,8 @@ class Server:
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self) -> int:
+        if self._log.closed:
+            return int(self.process.returncode)
         self.terminate()
         try:
             code = self.process.wait(timeout=20)
