@@ -50,8 +50,8 @@ def test_a_threshold_read_from_dotenv_is_checked_too(clean_env: Path) -> None:
         load_settings()
 
 
-def test_a_higher_threshold_is_used_for_new_requests(database_path: Path) -> None:
-    with TestClient(create_app(make_settings(database_path, anonymity_k=4))) as client:
+def test_a_higher_threshold_is_used_for_new_requests(database_url: str) -> None:
+    with TestClient(create_app(make_settings(database_url, anonymity_k=4))) as client:
         add_person(client, "priya@example.com", name="Priya Natarajan")
         log_in(client, "priya@example.com")
         three = [f"r{n}@outside.example" for n in range(3)]

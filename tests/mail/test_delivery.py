@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -55,8 +54,8 @@ def _parse(envelope: object) -> EmailMessage:
 
 
 @pytest.fixture
-def mailing_client(database_path: Path, smtp_server: SmtpServer) -> Iterator[TestClient]:
-    settings = make_settings(database_path, smtp_url=smtp_server.url)
+def mailing_client(database_url: str, smtp_server: SmtpServer) -> Iterator[TestClient]:
+    settings = make_settings(database_url, smtp_url=smtp_server.url)
     with TestClient(create_app(settings)) as client:
         add_person(client, "priya@example.com", name="Priya Natarajan")
         log_in(client, "priya@example.com")
@@ -145,9 +144,9 @@ def test_once_sent_the_outbox_forgets_the_link(
 
 
 def test_an_smtp_outage_delays_mail_but_loses_none_and_sends_it_once_later(
-    database_path: Path, smtp_server: SmtpServer
+    database_url: str, smtp_server: SmtpServer
 ) -> None:
-    dead = make_settings(database_path, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    dead = make_settings(database_url, smtp_url=f"smtp://127.0.0.1:{free_port()}")
     with TestClient(create_app(dead)) as client:
         add_person(client, "priya@example.com", name="Priya Natarajan")
         log_in(client, "priya@example.com")
@@ -166,7 +165,7 @@ def test_an_smtp_outage_delays_mail_but_loses_none_and_sends_it_once_later(
     assert smtp_server.mailbox.envelopes == []
 
     # SMTP is back. A sender pass before the retry time sends nothing; after it, once.
-    working = make_settings(database_path, smtp_url=smtp_server.url)
+    working = make_settings(database_url, smtp_url=smtp_server.url)
 
     async def deliver() -> list[int]:
         db = Database(working)
@@ -204,11 +203,11 @@ def test_the_html_mail_shows_a_question_with_markup_as_text(
     assert "&lt;img src=x onerror=alert(1)&gt; ok?" in html
 
 
-def test_mail_that_keeps_failing_is_given_up_after_the_last_attempt(database_path: Path) -> None:
+def test_mail_that_keeps_failing_is_given_up_after_the_last_attempt(database_url: str) -> None:
     dead = make_settings(
-        database_path, smtp_url=f"smtp://127.0.0.1:{free_port()}", mail_max_attempts=2
+        database_url, smtp_url=f"smtp://127.0.0.1:{free_port()}", mail_max_attempts=2
     )
-    with TestClient(create_app(make_settings(database_path))) as client:
+    with TestClient(create_app(make_settings(database_url))) as client:
         add_person(client, "priya@example.com", name="Priya Natarajan")
         log_in(client, "priya@example.com")
         ask(client, ["buyer@client.example"])
