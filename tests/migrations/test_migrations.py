@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 import feedback.models
 from feedback import migrate
+from feedback.db import sync_url
 
 EXPECTED_TABLES = {
     "person",
@@ -85,3 +87,16 @@ def test_upgrading_twice_changes_nothing(tmp_path: Path) -> None:
     head = _revision(url)
     migrate.upgrade(url)
     assert _revision(url) == head
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_models_agree_and_a_round_trip_works(postgres_url: str) -> None:
+    sync = sync_url(postgres_url)
+    assert _tables(sync) >= EXPECTED_TABLES
+    assert _diffs(sync) == []
+
+    command.downgrade(migrate.alembic_config(postgres_url), "base")
+    assert _tables(sync) - {"alembic_version"} == set()
+    migrate.upgrade(postgres_url)
+    assert _revision(sync) == migrate.head_revision(postgres_url)
+    assert _diffs(sync) == []
