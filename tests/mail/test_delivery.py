@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -231,3 +232,21 @@ def test_mail_that_keeps_failing_is_given_up_after_the_last_attempt(database_url
 
     # Two tries, then it is marked failed and left alone (the admin sees it in the outbox).
     assert asyncio.run(attempts()) == [(1, False, False), (2, True, False), (2, True, False)]
+
+
+def test_sending_and_following_the_link_logs_no_token(
+    mailing_client: TestClient, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        ask(mailing_client, ["buyer@client.example"])
+        [envelope] = smtp_server.mailbox.wait_for(1)
+        [token] = LINK.findall(_parse(envelope).get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        _wait_until(lambda: all(row.sent_at for row in _outbox(mailing_client)))
+        mailing_client.get(f"/r/{token}")
+        mailing_client.post(f"/r/{token}", data={"action": "answer", "body": "Fine."})
+
+    # Leave out the test's own HTTP client and SMTP server; the rest is the app's.
+    ours = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore", "mail."))]
+    assert any(r.name.startswith("feedback.mail") for r in ours), "the sender logs its work"
+    for record in ours:
+        assert token not in record.getMessage() + repr(record.__dict__), record.name
