@@ -18,7 +18,9 @@ import itertools
 import os
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,9 @@ TEST_DATABASE = os.environ.get("FEEDBACK_TEST_DATABASE", "sqlite").lower()
 POSTGRES_ADMIN_URL = os.environ.get(
     "FEEDBACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+# No test run lasts a day: a database this old was left by a run that was killed.
+ABANDONED_AFTER_SECONDS = 24 * 3600
 
 if TEST_DATABASE not in {"sqlite", "postgres"}:
     raise pytest.UsageError(
@@ -66,23 +71,43 @@ def database_path(tmp_path: Path, migrated_template: Path) -> Path:
 
 
 class PostgresDatabases:
-    """Creates and drops this run's databases on one PostgreSQL server."""
+    """Creates and drops this run's databases on one PostgreSQL server.
+
+    Cloning and dropping take a few hundred milliseconds each, so one worker thread does
+    them while tests run: the next test's database is cloned ahead, and the last one's is
+    dropped behind. The thread owns the admin connection; it does one thing at a time.
+    """
 
     def __init__(self, admin_url: str) -> None:
         import psycopg
 
         self._admin = make_url(admin_url)
-        self.prefix = f"feedback_test_{secrets.token_hex(4)}"
+        # The start time in the name lets a later run drop what a killed run left behind.
+        self.prefix = f"feedback_test_{int(time.time())}_{secrets.token_hex(4)}"
         self.template = f"{self.prefix}_tpl"
         self._numbers = itertools.count(1)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-databases")
+        self._next: Future[str] | None = None
+        self._drops: list[Future[None]] = []
         # Autocommit: CREATE/DROP DATABASE cannot run inside a transaction.
         self._conn = psycopg.connect(self._libpq(self._admin), autocommit=True, connect_timeout=3)
+        self._drop_abandoned()
         self._conn.execute(f'CREATE DATABASE "{self.template}"')
         try:
             migrate.upgrade(self.url(self.template))
         except BaseException:
-            self.drop(self.template)
+            self._drop_now(self.template)
+            self._conn.close()
             raise
+
+    def _drop_abandoned(self) -> None:
+        """Drop databases of runs that started over a day ago and were killed before cleanup."""
+        names = self._conn.execute(
+            "SELECT datname FROM pg_database WHERE datname ~ '^feedback_test_[0-9]{10}_[0-9a-f]{8}_'"
+        ).fetchall()
+        for (name,) in names:
+            if int(name.split("_")[2]) < time.time() - ABANDONED_AFTER_SECONDS:
+                self._conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     @staticmethod
     def _libpq(url: object) -> str:
@@ -93,20 +118,34 @@ class PostgresDatabases:
             hide_password=False
         )
 
-    def create(self) -> tuple[str, str]:
-        """A new database cloned from the migrated template: (name, URL)."""
+    def _clone(self) -> str:
         name = f"{self.prefix}_{next(self._numbers)}"
         self._conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        return name, self.url(name)
+        return name
 
-    def drop(self, name: str) -> None:
+    def _drop_now(self, name: str) -> None:
         assert name.startswith(self.prefix), name  # never anything but this run's own
         # FORCE: a test's app may still hold pooled connections when it is torn down.
         self._conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def create(self) -> tuple[str, str]:
+        """A new database cloned from the migrated template: (name, URL)."""
+        ready = self._next or self._worker.submit(self._clone)
+        name = ready.result()
+        self._next = self._worker.submit(self._clone)
+        return name, self.url(name)
+
+    def drop(self, name: str) -> None:
+        self._drops.append(self._worker.submit(self._drop_now, name))
+
     def close(self) -> None:
-        self.drop(self.template)
+        if self._next is not None:
+            self.drop(self._next.result())
+        self._worker.submit(self._drop_now, self.template).result()
+        self._worker.shutdown(wait=True)
         self._conn.close()
+        for dropped in self._drops:
+            dropped.result()  # surfaces a drop that failed
 
 
 @pytest.fixture(scope="session")
