@@ -93,7 +93,6 @@ async def test_answer_on_process_a_reaches_a_socket_on_process_b_through_redis(
     servers: list[Server], tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
     a, b = start_pair(servers, tmp_path, postgres_url, redis_url)
-    assert b.log().count('"route": "/readyz"') >= 1  # the log names routes, not raw paths
     elapsed = await answer_crosses_processes(a, b)
     assert elapsed < 1.0
     assert httpx2.get(b.url + "/readyz").json()["checks"]["broker"] == "ok"
