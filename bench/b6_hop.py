@@ -97,6 +97,32 @@ async def measure(db: Database, broker_url: str | None, events: int) -> list[flo
     return samples
 
 
+async def redis_floor(events: int) -> list[float]:
+    """Bare redis-py: PUBLISH on one connection to a subscriber on another, nothing else.
+    What Redis and this machine cost before any of the broker's own work."""
+    from redis.asyncio import Redis
+
+    channel = f"feedback:bench:{secrets.token_hex(4)}"
+    publisher, subscriber = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    payload = "x" * 500
+    samples: list[float] = []
+    try:
+        for i in range(WARMUP + events):
+            started = time.perf_counter()
+            await publisher.publish(channel, payload)
+            while await pubsub.get_message(timeout=5.0) is None:
+                pass
+            if i >= WARMUP:
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        await pubsub.aclose()
+        await publisher.aclose()
+        await subscriber.aclose()
+    return samples
+
+
 async def run(events: int, database_url: str) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, database_url=database_url, secret_key="bench")  # type: ignore[call-arg]
     db = Database(settings)
@@ -104,6 +130,7 @@ async def run(events: int, database_url: str) -> dict[str, list[float]]:
         return {
             "in-process (memory://)": await measure(db, None, events),
             "Redis (redis://)": await measure(db, REDIS_URL, events),
+            "bare redis-py pub/sub (reference)": await redis_floor(events),
             "NOTIFY (postgresql://)": await measure(db, database_url, events),
         }
     finally:
@@ -167,6 +194,7 @@ Run {today()} on {at_start}; {time.monotonic() - started:.0f} s in all.
 {chr(10).join(rows)}
 
 - Target Redis adds <= 1 ms at p50 and <= 5 ms at p99: **{verdict}** (+{redis50:.3f} ms p50, +{redis99:.3f} ms p99).
+- The bare redis-py row is PUBLISH to a subscriber with none of the broker's work: what Redis and this machine's scheduling cost by themselves. On a loaded machine its p99 sets the floor for the Redis row's p99.
 - NOTIFY carries only recipient and seq (payloads are capped at 8000 bytes), so its hop includes the receiving hub's read of the events table.
 
 How it is set up: bench/b6_hop.py. Both nodes (hub + broker, wired as `feedback serve` wires them) run in one process and event loop (uvloop when installed, as under uvicorn), each with its own Redis or PostgreSQL connections; Redis and PostgreSQL are on loopback. The in-process row is the memory:// broker handing the message to the hub directly.
