@@ -41,6 +41,15 @@ def _migrate(settings: Settings) -> None:
         )
 
 
+def _check_log_format(settings: Settings) -> None:
+    from feedback.ops.logs import resolve_format
+
+    try:
+        resolve_format(settings.log_format)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import contextlib
 
@@ -101,6 +110,7 @@ def serve(
 ) -> None:
     """Apply pending migrations (once, before any worker starts), then serve the app."""
     settings = _settings()
+    _check_log_format(settings)
     if settings.secret_key is None:
         try:
             settings.resolved_secret_key()  # generated once here, not raced by workers

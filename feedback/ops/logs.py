@@ -26,7 +26,13 @@ _SECRETS = (
     re.compile(r"(feedback_session=)[^;\s\"'&]+"),
     re.compile(r"([?&]token=)[^&#\s\"']+"),
 )
-_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# color_message: uvicorn's ANSI-coloured copy of the message, noise in JSON.
+_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:
