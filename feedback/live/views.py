@@ -43,6 +43,9 @@ async def live_socket(websocket: WebSocket) -> None:
         current = await service.last_seq(session, person_id=person.id)
         after = int(raw_after) if raw_after is not None else current
         resync = await service.needs_resync(session, person_id=person.id, after=after)
+    # The name would keep the closed session (and its identity map) alive for as long as the
+    # socket stays open: kilobytes per idle connection.
+    del session
     subscriber = app.hub.subscribe(person.id, after=current if resync else after)
     subscriber.pause()
     try:
