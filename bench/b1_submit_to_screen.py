@@ -49,6 +49,7 @@ class Latencies:
     sent: int
     failed_submits: int
     message_bytes: int
+    server_cpu_seconds: float
 
     @property
     def lost(self) -> int:
@@ -85,17 +86,21 @@ async def measure(
     listeners = [asyncio.create_task(listen(i, s)) for i, s in enumerate(sockets)]
     sent_at: dict[int, float] = {}
     submits: list[asyncio.Task[int]] = []
+    cpu_at_warm = 0.0
     start = time.perf_counter()
     for n in range(total):
         delay = start + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        if n == WARMUP:
+            cpu_at_warm = server.cpu_seconds()
         sent_at[n] = time.perf_counter()
         submits.append(asyncio.create_task(send_http(server.port, submit(n))))
     statuses = await asyncio.gather(*submits, return_exceptions=True)
     # Whatever has not arrived by then counts as lost.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(everything_arrived.wait(), timeout=ARRIVAL_TIMEOUT)
+    server_cpu = server.cpu_seconds() - cpu_at_warm
     for task in listeners:
         task.cancel()
     await asyncio.gather(*listeners, return_exceptions=True)
@@ -108,6 +113,7 @@ async def measure(
         sent=count,
         failed_submits=sum(1 for n in measured if statuses[n] not in ok),
         message_bytes=round(sum(sizes) / len(sizes)) if sizes else 0,
+        server_cpu_seconds=server_cpu,
     )
 
 
@@ -166,7 +172,7 @@ def row(result: Latencies) -> str:
     return (
         f"| {result.name} | {result.p(0.50):.2f} | {result.p(0.99):.2f} | "
         f"{max(result.millis, default=float('nan')):.2f} | {len(result.millis)} / {result.sent} |"
-        f" {result.message_bytes} |"
+        f" {result.server_cpu_seconds / result.sent * 1000:.2f} | {result.message_bytes} |"
     )
 
 
@@ -217,8 +223,9 @@ def main() -> int:
         "requester. Latency is from starting the HTTP submit (TCP connect included) to the "
         "`response.created` message arriving on that requester's socket.",
         "",
-        "| server | p50 ms | p99 ms | max ms | arrived / sent | message bytes |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| server | p50 ms | p99 ms | max ms | arrived / sent | server CPU ms per submit | "
+        "message bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         row(feedback),
         row(baseline),
         "",
@@ -228,6 +235,10 @@ def main() -> int:
         f"({feedback.p(0.99):.1f} ms).",
         f"- Every answer accepted and delivered: **{verdict(complete)}** "
         f"({feedback.failed_submits} failed submits, {feedback.lost} lost messages).",
+        f"- At {args.rate:g} answers/s feedback keeps "
+        f"{feedback.server_cpu_seconds / count * args.rate:.0%} of one core busy (baseline "
+        f"{baseline.server_cpu_seconds / count * args.rate:.0%}); when other work leaves the "
+        "server less than that, submits queue and the tail grows by whole seconds.",
         "",
         "How it is set up:",
         "- feedback: `python -m uvicorn feedback.app:create_app --factory` with `feedback serve`'s "
@@ -240,6 +251,8 @@ def main() -> int:
         "- baseline: bench/_baseline_server.py, a bare `websockets` server (compression off, "
         "uvloop) where `GET /publish?to=N` forwards a message of similar size to client N with "
         "`broadcast`. Same load generator, same one-connection-per-submit HTTP client.",
+        "- Server CPU per submit: the server process's user+system time over the measured "
+        "sends (everything it did meanwhile, pings included), divided by their number.",
     ]
     report = "\n".join(lines)
     print(report)

@@ -129,7 +129,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-connections",
         type=int,
-        default=2000,
+        default=1000,
         help="sockets for the implementations `feedback serve` does not use (saves time)",
     )
     parser.add_argument(
