@@ -74,8 +74,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "feedback_http_request_duration_seconds",
-            "HTTP request latency by route template",
-            ["method", "route"],
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -214,7 +214,7 @@ class OpsMiddleware:
             metrics: Metrics | None = scope.get("state", {}).get("metrics")
             if metrics is not None:
                 metrics.requests.labels(method, route, str(code)).inc()
-                metrics.latency.labels(method, route).observe(elapsed)
+                metrics.latency.labels(method, route, str(code)).observe(elapsed)
             access_log.info(
                 "%s %s %d %.1fms",
                 method,
