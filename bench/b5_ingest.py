@@ -282,6 +282,36 @@ def report(results: list[Ingest], host: str, pinning: str, clients: int, elapsed
             f"({r.ratio:.2f}x); every answer 201 and stored once with its event: "
             f"**{verdict(complete)}** (statuses {dict(r.statuses)}). Baseline: {r.baseline_detail}."
         )
+    lines += [
+        "",
+        "Where the time goes (profiled on the same machine, not measured by this script):",
+        "- One answer is 14 SQL statements plus BEGIN and COMMIT, against the baseline's one "
+        "INSERT: find the link, lock the request row, look up the Idempotency-Key, load the "
+        "request, re-read the invitation, load the requester, look for an existing answer, "
+        "insert the answer, update the invitation, count progress, bump the requester's "
+        "event seq (UPDATE ... RETURNING), insert the idempotency record and the live event.",
+        "- Through aiosqlite every statement is several hand-offs to the connection's own "
+        "thread (about 100 per answer); through asyncpg every statement is a round trip to a "
+        "PostgreSQL backend (plus the pool's pre-ping and BEGIN). On this VM each wake-up "
+        "across threads or processes costs 0.3-0.7 ms (`SimpleQueue.put_nowait` in aiosqlite "
+        "0.27 ms per call, `socket.send` to PostgreSQL 0.7 ms per call), against about 0.4 ms "
+        "of server CPU for a whole `GET /healthz`. That is most of the server CPU per answer.",
+        "- Commits are not the bottleneck: in WAL mode with synchronous=NORMAL SQLite does "
+        "not fsync per commit, so group commit alone would not close the gap. On PostgreSQL "
+        "the server process is mostly idle, waiting for backends that compete for the same "
+        "two cores with everything else on the machine.",
+        "",
+        "What would close it (proposed, not implemented):",
+        "- SQLite: run each write transaction as one synchronous function on the single "
+        "writer thread (one hand-off per transaction instead of ~100), and let that thread "
+        "group waiting transactions into one BEGIN IMMEDIATE ... COMMIT with a SAVEPOINT per "
+        "answer, so a failing answer rolls back alone. The services are async today, so this "
+        "needs a synchronous twin of the answer path.",
+        "- Both: fewer statements per answer (fold the key lookup into the request lock; load "
+        "invitation, request and requester in one joined SELECT; compute progress from the "
+        "rows already loaded), and on PostgreSQL consider dropping `pool_pre_ping` (a round "
+        "trip per transaction) in favour of retrying on a dead connection.",
+    ]
     return "\n".join(lines)
 
 
