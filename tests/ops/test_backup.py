@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,18 @@ def test_backup_then_restore_brings_back_exactly_what_was_backed_up(
     ]
 
 
+@pytest.fixture
+def sqlite_client(database_path: Path) -> Iterator[TestClient]:
+    """The app on `database_path`, even when FEEDBACK_TEST_DATABASE=postgres: backups are
+    of SQLite files."""
+    with TestClient(create_app(make_settings(database_path))) as client:
+        yield client
+
+
 def test_a_backup_taken_while_the_app_writes_is_a_working_database(
-    tmp_path: Path, client: TestClient, database_path: Path
+    tmp_path: Path, sqlite_client: TestClient, database_path: Path
 ) -> None:
+    client = sqlite_client
     add_person(client, "priya@example.com")
     add_person(client, "tom@example.com")
     log_in(client, "priya@example.com")
