@@ -230,12 +230,10 @@ class AnonymityMachine(RuleBasedStateMachine):
 
         async def read() -> list[LiveEvent]:
             async with db.transaction(write=False) as session:
-                requester = (
-                    await session.exec(select(Person).where(Person.email == REQUESTER))
-                ).one()
                 rows = await session.exec(
                     select(LiveEvent)
-                    .where(LiveEvent.recipient_id == requester.id)
+                    .join(Person, col(Person.id) == col(LiveEvent.recipient_id))
+                    .where(Person.email == REQUESTER)
                     .order_by(col(LiveEvent.seq))
                 )
                 return list(rows.all())
