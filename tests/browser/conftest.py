@@ -207,11 +207,11 @@ def start_server(settings_for: Callable[[str], Settings], *, sock: socket.socket
 
 
 @pytest.fixture
-def server(database_path: Path, mailbox: Mailbox) -> Iterator[LiveServer]:
+def server(database_url: str, mailbox: Mailbox) -> Iterator[LiveServer]:
     sock = free_socket()
     live = start_server(
         lambda url: make_settings(
-            database_path,
+            database_url,
             base_url=url,
             smtp_url=f"smtp://127.0.0.1:{mailbox.port}",  # type: ignore[attr-defined]
         ),

@@ -54,11 +54,11 @@ class _Server(uvicorn.Server):
 
 
 class LiveServer:
-    """One app on one SQLite file and one port, which can be stopped and started again."""
+    """One app on one database and one port, which can be stopped and started again."""
 
     def __init__(
         self,
-        database_path: Path,
+        database: Path | str,
         *,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -68,7 +68,7 @@ class LiveServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/live"
-        self.settings = make_settings(database_path, base_url=self.base_url, **settings)
+        self.settings = make_settings(database, base_url=self.base_url, **settings)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         # A small kernel send buffer on the listening socket (inherited by accepted ones)
@@ -255,12 +255,12 @@ class World:
 
 
 @pytest.fixture
-async def start_server(database_path: Path) -> AsyncIterator[Callable[..., Awaitable[World]]]:
+async def start_server(database_url: str) -> AsyncIterator[Callable[..., Awaitable[World]]]:
     """`world = await start_server(**settings)`: a running server on this test's database."""
     worlds: list[World] = []
 
     async def start(**options: Any) -> World:
-        server = LiveServer(database_path, **options)
+        server = LiveServer(database_url, **options)
         await asyncio.to_thread(server.start)
         world = World(server, Database(server.settings))
         worlds.append(world)

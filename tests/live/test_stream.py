@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from datetime import datetime
 
 import pytest
+from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.live.conftest import World, next_event, open_live, quiet
@@ -134,10 +134,15 @@ async def test_resuming_from_a_seq_no_longer_kept_or_from_the_future_gets_resync
     for _ in range(4):
         await priya.ask([TOM])
     # Events 1-4 are kept; pretend retention removed the first two.
-    with sqlite3.connect(world.server.settings.sqlite_path) as raw:
-        deleted = raw.execute(
-            "DELETE FROM live_event WHERE seq <= 2 AND recipient_id = "
-            "(SELECT id FROM person WHERE email = 'priya@example.com')"
+    async with world.db.transaction() as session:
+        connection = await session.connection()
+        deleted = (
+            await connection.execute(
+                text(
+                    "DELETE FROM live_event WHERE seq <= 2 AND recipient_id = "
+                    "(SELECT id FROM person WHERE email = 'priya@example.com')"
+                )
+            )
         ).rowcount
     assert deleted == 2
 
