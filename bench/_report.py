@@ -56,15 +56,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def _order(key: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return (int(digits) if digits else 1_000_000, key)
+
+
 def write_section(key: str, body: str) -> None:
-    """Replace (or append) the section between this benchmark's markers."""
-    start, end = f"<!-- bench:{key} start -->", f"<!-- bench:{key} end -->"
-    block = f"{start}\n{body.strip()}\n{end}"
+    """Replace (or add) the section between this benchmark's markers; sections stay in
+    benchmark order (b1, b3, b5, ...) whichever ran last. Text outside sections is kept."""
     text = DOC.read_text() if DOC.exists() else HEADER
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    section = re.compile(r"<!-- bench:(\S+) start -->\n.*?<!-- bench:\1 end -->\n?", re.DOTALL)
+    blocks = {m.group(1): m.group(0).rstrip("\n") for m in section.finditer(text)}
+    first = section.search(text)
+    head = text[: first.start()] if first else text
+    tail = section.sub("", text[first.start() :]) if first else ""
+    blocks[key] = f"<!-- bench:{key} start -->\n{body.strip()}\n<!-- bench:{key} end -->"
+    ordered = "\n\n".join(blocks[k] for k in sorted(blocks, key=_order))
+    text = head.rstrip("\n") + "\n\n" + ordered + "\n"
+    if tail.strip():
+        text += "\n" + tail.strip("\n") + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text if text.endswith("\n") else text + "\n")
+    DOC.write_text(text)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 import tempfile
@@ -40,6 +41,9 @@ WARMUP = 25
 ARRIVAL_TIMEOUT = 10.0
 P99_TARGET_MS = 50.0
 RATIO_TARGET = 2.0
+# A bare forward takes about a millisecond on loopback; a baseline median far above that
+# means other work on the machine disturbed the run, and the ratio means little.
+DISTURBED_BASELINE_P50_MS = 20.0
 
 
 @dataclass
@@ -84,6 +88,12 @@ async def measure(
                     everything_arrived.set()
 
     listeners = [asyncio.create_task(listen(i, s)) for i, s in enumerate(sockets)]
+    # A full collection over a thousand client connections pauses this process for tens of
+    # milliseconds, which would show up as server latency. The run is bounded, so the load
+    # generator can go without the cycle collector while it measures.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     sent_at: dict[int, float] = {}
     submits: list[asyncio.Task[int]] = []
     cpu_at_warm = 0.0
@@ -101,6 +111,8 @@ async def measure(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(everything_arrived.wait(), timeout=ARRIVAL_TIMEOUT)
     server_cpu = server.cpu_seconds() - cpu_at_warm
+    gc.enable()
+    gc.unfreeze()
     for task in listeners:
         task.cancel()
     await asyncio.gather(*listeners, return_exceptions=True)
@@ -240,6 +252,16 @@ def main() -> int:
         f"{baseline.server_cpu_seconds / count * args.rate:.0%}); when other work leaves the "
         "server less than that, submits queue and the tail grows by whole seconds.",
         "",
+        *(
+            [
+                f"- **Warning:** the baseline's median was {baseline.p(0.50):.0f} ms (a bare "
+                "forward takes about 1 ms): other work on the machine disturbed this run, so "
+                "the ratio means little. Run it again on a quieter machine.",
+                "",
+            ]
+            if baseline.p(0.50) > DISTURBED_BASELINE_P50_MS
+            else []
+        ),
         "How it is set up:",
         "- feedback: `python -m uvicorn feedback.app:create_app --factory` with `feedback serve`'s "
         "WebSocket options (websockets-sansio, ws_max_size 65536, per-message deflate off, "
