@@ -297,9 +297,9 @@ def report(results: list[Ingest], host: str, pinning: str, clients: int, elapsed
         "0.27 ms per call, `socket.send` to PostgreSQL 0.7 ms per call), against about 0.4 ms "
         "of server CPU for a whole `GET /healthz`. That is most of the server CPU per answer.",
         "- Commits are not the bottleneck: in WAL mode with synchronous=NORMAL SQLite does "
-        "not fsync per commit, so group commit alone would not close the gap. On PostgreSQL "
-        "the server process is mostly idle, waiting for backends that compete for the same "
-        "two cores with everything else on the machine.",
+        "not fsync per commit, so group commit alone would not close the gap. On a quiet "
+        "machine both backends are CPU-bound on the server's core (answers/s times CPU per "
+        "answer is close to one core), so the figure to cut is the CPU per answer.",
         "",
         "What would close it (proposed, not implemented):",
         "- SQLite: run each write transaction as one synchronous function on the single "
