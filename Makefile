@@ -28,8 +28,10 @@ lint: install
 	$(BIN)/ruff format --check feedback tests bench
 	$(BIN)/mypy feedback
 
+# The whole suite twice: on SQLite, then on PostgreSQL (each test on its own cloned database).
 test: install system-deps lint
 	$(BIN)/pytest
+	FEEDBACK_TEST_DATABASE=postgres $(BIN)/pytest
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
