@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     broker_url: str = "memory://"
     anonymity_k: int = Field(default=MIN_ANONYMITY_K)
     session_days: int = Field(default=14, ge=1, le=365)
-    # Live: per-connection queue bound, and how many events per person are kept for resume.
+    # Live: messages a socket may fall behind by before it is closed (1013) to resume by seq.
     live_queue_size: int = Field(default=256, ge=8, le=65536)
     mail_retry_seconds: int = Field(default=30, ge=1)
     mail_max_attempts: int = Field(default=12, ge=1)
