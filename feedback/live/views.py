@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
@@ -57,21 +58,17 @@ async def live_socket(websocket: WebSocket) -> None:
         subscriber.resume()
         sender = asyncio.create_task(_send(websocket, subscriber))
         receiver = asyncio.create_task(_receive(websocket))
-        try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # Also when this handler is itself cancelled (server shutdown): never leave the
-            # two tasks behind, and never swallow the cancellation by awaiting them inside
-            # suppress(CancelledError).
-            sender.cancel()
-            receiver.cancel()
-            outcomes = await asyncio.gather(sender, receiver, return_exceptions=True)
-        for outcome in outcomes:
-            # A client gone mid-send is routine; anything else propagates.
-            if isinstance(outcome, Exception) and not isinstance(
-                outcome, WebSocketDisconnect | OSError | RuntimeError
-            ):
-                raise outcome
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        for task in done:
+            # A client gone mid-send is routine; retrieving it here keeps asyncio from
+            # logging "Task exception was never retrieved". Anything else propagates.
+            error = task.exception()
+            if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
+                raise error
     except WebSocketDisconnect:
         pass
     finally:
