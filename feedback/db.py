@@ -8,6 +8,7 @@ SQLite allows anyway; queueing them in-process avoids busy-retry storms and the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from feedback import sqlite_inline
 from feedback.errors import Unavailable
 from feedback.settings import Settings
 
@@ -43,47 +45,77 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
-    engine = create_async_engine(
-        url,
-        pool_size=1 if writer else 5,
-        max_overflow=0 if writer else 10,
-        connect_args={"timeout": 30},
+# How long a connection may wait on SQLite's locks inside a call. Statements run on the
+# event loop (see feedback.sqlite_inline), so the writer never waits there: it takes the
+# write lock with `_begin_immediate`, which retries with asyncio.sleep. Readers in WAL mode
+# wait only in rare moments (a WAL index being rebuilt), briefly.
+_WRITER_BUSY_MS = 0
+_READER_BUSY_MS = 250
+# How long a writer keeps retrying for the write lock held by another process.
+WRITE_LOCK_TIMEOUT = 30.0
+
+
+def _sqlite_engine(path: str, *, writer: bool) -> AsyncEngine:
+    pragmas = (
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA busy_timeout={_WRITER_BUSY_MS if writer else _READER_BUSY_MS}",
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+    async def creator() -> sqlite_inline.InlineConnection:
+        return sqlite_inline.connect(path, pragmas=pragmas)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",  # names the dialect and file; `creator` connects
+        async_creator=creator,
+        pool_size=1 if writer else 5,
+        max_overflow=0 if writer else 10,
+    )
+    if not writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+async def _begin_immediate(session: AsyncSession, *, patience: float) -> None:
+    """Take SQLite's write lock for this session's transaction without blocking the loop."""
+    deadline = asyncio.get_running_loop().time() + patience
+    delay = 0.001
+    connection = await session.connection()
+    while True:
+        try:
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            locked = "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+            if not locked:
+                raise
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise Unavailable(
+                    "The database is busy with another process's write; try again shortly."
+                ) from exc
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class Database:
     """The engines of one app instance, and its transactions."""
 
     def __init__(self, settings: Settings) -> None:
-        url = async_url(settings.database_url)
         self.is_sqlite = settings.is_sqlite
         if self.is_sqlite:
             path = settings.sqlite_path
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self.read_engine = _sqlite_engine(url, writer=False)
-            self.write_engine = _sqlite_engine(url, writer=True)
+            if path is None:
+                raise ValueError("SQLite needs a database file: sqlite:///path/to/feedback.db")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.read_engine = _sqlite_engine(str(path), writer=False)
+            self.write_engine = _sqlite_engine(str(path), writer=True)
         else:
             self.read_engine = self.write_engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                async_url(settings.database_url), pool_size=10, max_overflow=20, pool_pre_ping=True
             )
         self._read = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False
@@ -92,6 +124,7 @@ class Database:
             self.write_engine, class_=AsyncSession, expire_on_commit=False
         )
         self.after_commit: list[AfterCommit] = []
+        self.write_lock_timeout = WRITE_LOCK_TIMEOUT
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -104,6 +137,8 @@ class Database:
         try:
             async with maker() as session:
                 async with session.begin():
+                    if write and self.is_sqlite:
+                        await _begin_immediate(session, patience=self.write_lock_timeout)
                     yield session
                 for hook in self.after_commit:
                     await hook(session)

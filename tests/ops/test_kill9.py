@@ -16,6 +16,9 @@ SUBMISSIONS = 200
 # Kill once this many answers are acknowledged: the rest are in flight or not yet sent.
 KILL_AFTER = 40
 RETRY_CONCURRENCY = 16
+# The 200 clients start 10 ms apart (over two seconds), so a server that answers in a
+# millisecond is still mid-burst when the kill comes.
+STAGGER = 0.01
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -36,8 +39,9 @@ async def _submit_all(
     limits = httpx2.Limits(max_connections=SUBMISSIONS, max_keepalive_connections=SUBMISSIONS)
     async with httpx2.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
 
-        async def submit(token: str) -> None:
+        async def submit(n: int, token: str) -> None:
             nonlocal acknowledged
+            await asyncio.sleep(n * STAGGER)
             try:
                 response = await client.put(
                     f"/api/v1/invitations/{token}/response",
@@ -53,7 +57,7 @@ async def _submit_all(
                 if acknowledged == KILL_AFTER:
                     server.process.kill()  # SIGKILL: no shutdown, no flush, no goodbye
 
-        await asyncio.gather(*(submit(token) for token in tokens))
+        await asyncio.gather(*(submit(n, token) for n, token in enumerate(tokens)))
     return outcomes
 
 
