@@ -14,14 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
 from feedback.answers.schemas import AnswerWrite
 from feedback.errors import Invalid
 from feedback.models.idempotency import IdempotencyKey
-from feedback.models.requests import FeedbackRequest, Invitation
+from feedback.models.requests import Invitation
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -58,16 +57,9 @@ async def stored(
 ) -> Stored | None:
     """The stored outcome for this key, or None if the key is new to this invitation.
 
-    Locks the request's row first (a no-op on SQLite, whose writers already queue), so two
-    concurrent uses of one key run one after the other: the second finds the first's row.
-    The request row, not the invitation's, so the lock order matches saving, declining and
-    closing, which all start from the request.
+    The caller holds the request's lock (`service.lock_request`), so two concurrent uses
+    of one key run one after the other: the second finds the first's row.
     """
-    await session.exec(
-        select(FeedbackRequest.id)
-        .where(col(FeedbackRequest.id) == invitation.request_id)
-        .with_for_update()
-    )
     row = await session.get(IdempotencyKey, (invitation.id, key))
     if row is None:
         return None

@@ -42,30 +42,45 @@ async def for_reviewer(
     return invitation
 
 
-async def _context(
-    session: AsyncSession, invitation: Invitation, *, lock: bool = False
-) -> tuple[FeedbackRequest, Person]:
-    if lock:
-        # Writers lock the request's row (PostgreSQL; SQLite writers queue anyway), so
-        # answers, declines and closing on one request happen one at a time: a release
-        # counts every held answer, progress counts are exact, and no answer lands
-        # after the close has committed.
-        request = (
-            await session.exec(
-                select(FeedbackRequest)
-                .where(FeedbackRequest.id == invitation.request_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
-        # Read before the lock was ours: another writer may have answered or declined.
-        await session.refresh(invitation)
-    else:
-        request = await session.get(FeedbackRequest, invitation.request_id)
+async def _context(session: AsyncSession, invitation: Invitation) -> tuple[FeedbackRequest, Person]:
+    request = await session.get(FeedbackRequest, invitation.request_id)
     assert request is not None
     requester = await session.get(Person, request.requester_id)
     assert requester is not None
     return request, requester
+
+
+async def lock_request(session: AsyncSession, invitation: Invitation) -> FeedbackRequest:
+    """Lock the invitation's request for the rest of the transaction, and return it fresh.
+
+    Writers lock the request's row (PostgreSQL; SQLite writers hold the database's one
+    write lock from BEGIN IMMEDIATE anyway), so answers, declines and closing on one
+    request happen one at a time: a release counts every held answer, progress counts are
+    exact, and no answer lands after the close has committed. A second call in the same
+    transaction returns the row already locked.
+    """
+    locked: dict[uuid.UUID, FeedbackRequest] = session.info.setdefault("locked_requests", {})
+    request = locked.get(invitation.request_id)
+    if request is not None:
+        return request
+    request = (
+        await session.exec(
+            select(FeedbackRequest)
+            .where(FeedbackRequest.id == invitation.request_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    if _concurrent_writers(session):
+        # Read before the lock was ours: another writer may have answered or declined.
+        await session.refresh(invitation)
+    locked[request.id] = request
+    return request
+
+
+def _concurrent_writers(session: AsyncSession) -> bool:
+    """Whether rows read earlier in this transaction may have changed since (not SQLite's)."""
+    return session.bind is None or session.bind.dialect.name != "sqlite"
 
 
 async def _answer_of(session: AsyncSession, invitation: Invitation) -> Answer | None:
@@ -115,7 +130,7 @@ async def save_answer(
     session: AsyncSession, *, invitation: Invitation, data: AnswerWrite
 ) -> tuple[Answer, bool]:
     """Create or change the reviewer's answer. Returns the answer and whether it is new."""
-    request, _requester = await _context(session, invitation, lock=True)
+    request = await lock_request(session, invitation)
     _ensure_open(request)
     answer = await _answer_of(session, invitation)
     now = clock.now()
@@ -168,7 +183,7 @@ async def save_answer(
 
 
 async def decline(session: AsyncSession, *, invitation: Invitation) -> Invitation:
-    request, _requester = await _context(session, invitation, lock=True)
+    request = await lock_request(session, invitation)
     _ensure_open(request)
     if invitation.status == InvitationStatus.answered:
         raise Conflict("You have already answered; you can change your answer instead.")

@@ -58,6 +58,7 @@ async def _save_json(request: Request, find: Finder) -> Response:
     async with state(request).db.transaction() as session:
         invitation = await find(session)
         if key is not None:
+            await service.lock_request(session, invitation)
             earlier = await idempotency.stored(session, invitation=invitation, key=key, data=data)
             if earlier is not None:
                 return JSONResponse(earlier.body, status_code=earlier.status_code)
