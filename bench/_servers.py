@@ -150,6 +150,15 @@ def start_feedback(directory: Path, database_url: str, *, ws: str = "websockets-
         "uvicorn",
         "feedback.app:create_app",
         "--factory",
+        *uvicorn_options(port, ws),
+    ]
+    # cwd is the benchmark's temporary directory, so no stray .env is read.
+    return _spawn(f"feedback-{ws}", argv, env=env, cwd=directory, port=port)
+
+
+def uvicorn_options(port: int, ws: str = "websockets-sansio") -> list[str]:
+    """`feedback serve`'s uvicorn options, bar access log and shutdown timeout."""
+    return [
         "--host",
         HOST,
         "--port",
@@ -171,8 +180,14 @@ def start_feedback(directory: Path, database_url: str, *, ws: str = "websockets-
         "--log-level",
         "warning",
     ]
-    # cwd is the benchmark's temporary directory, so no stray .env is read.
-    return _spawn(f"feedback-{ws}", argv, env=env, cwd=directory, port=port)
+
+
+def start_http_ceiling(directory: Path) -> Server:
+    """A database-free Starlette app with B5's route, under feedback's uvicorn options."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "_http_ceiling:app"]
+    argv += uvicorn_options(port)
+    return _spawn("http-ceiling", argv, env=dict(os.environ), cwd=directory, port=port)
 
 
 def start_baseline(directory: Path) -> Server:

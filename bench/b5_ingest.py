@@ -43,6 +43,7 @@ from _servers import (
     pin_load_generator,
     raise_open_files_limit,
     start_feedback,
+    start_http_ceiling,
 )
 
 from feedback import migrate
@@ -248,7 +249,22 @@ def run_backend(backend: str, directory: Path, answers: int, clients: int) -> In
         )
 
 
-def report(results: list[Ingest], host: str, pinning: str, clients: int, elapsed: float) -> str:
+def http_ceiling(directory: Path, answers: int, clients: int) -> float:
+    """Requests/s of the database-free app (bench/_http_ceiling.py) under the same load."""
+    tokens = [f"ceiling-{n}" for n in range(WARMUP + answers)]
+    server = start_http_ceiling(directory)
+    try:
+        asyncio.run(drive(server.port, tokens[:WARMUP], clients))
+        seconds, statuses = asyncio.run(drive(server.port, tokens[WARMUP:], clients))
+    finally:
+        server.stop()
+    assert statuses == Counter({201: answers}), statuses
+    return answers / seconds
+
+
+def report(
+    results: list[Ingest], ceiling: float, host: str, pinning: str, clients: int, elapsed: float
+) -> str:
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     lines = [
         "## B5: answer ingest rate",
@@ -343,7 +359,8 @@ def main() -> int:
             directory = Path(tmp, backend)
             directory.mkdir()
             results.append(run_backend(backend, directory, args.answers, args.clients))
-    text = report(results, host, pinning, args.clients, time.monotonic() - started)
+        ceiling = http_ceiling(Path(tmp), args.answers, args.clients)
+    text = report(results, ceiling, host, pinning, args.clients, time.monotonic() - started)
     print(text)
     if not args.no_write:
         write_section("b5", text)

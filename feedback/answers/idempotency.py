@@ -91,4 +91,3 @@ async def remember(
             response=body,
         )
     )
-    await session.flush()

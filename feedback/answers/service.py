@@ -132,7 +132,10 @@ async def save_answer(
     """Create or change the reviewer's answer. Returns the answer and whether it is new."""
     request = await lock_request(session, invitation)
     _ensure_open(request)
-    answer = await _answer_of(session, invitation)
+    # Only an answered invitation has an answer: saving sets the status, and declining is
+    # refused once answered.
+    answered = invitation.status == InvitationStatus.answered
+    answer = await _answer_of(session, invitation) if answered else None
     now = clock.now()
     created = answer is None
     if answer is None:
@@ -156,7 +159,7 @@ async def save_answer(
     invitation.declined_at = None
     session.add(answer)
     session.add(invitation)
-    await session.flush()
+    # No flush here: the next query (progress or the held answers) autoflushes both.
 
     if request.anonymous:
         await _release_if_ready(session, request=request)

@@ -71,6 +71,8 @@ async def record_event(
         .where(col(Person.id) == recipient_id)
         .values(last_event_seq=col(Person.last_event_seq) + 1)
         .returning(col(Person.last_event_seq))
+        # Nothing in the session needs the new value: skip matching loaded Person objects.
+        .execution_options(synchronize_session=False)
     )
     seq = int(result.scalar_one())
     event = LiveEvent(
