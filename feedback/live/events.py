@@ -7,12 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from feedback.models.live import LiveEvent
 from feedback.models.people import Person
+from feedback.models.types import now
 
 # The types a client may receive; docs/api.md describes each one's data.
 EVENT_TYPES = frozenset(
@@ -38,16 +39,20 @@ class LiveMessage:
     text: str
 
 
-def encode(event: LiveEvent) -> str:
+def encode(*, seq: int, type: str, request_id: uuid.UUID | None, data: dict[str, Any]) -> str:
     return json.dumps(
         {
-            "seq": event.seq,
-            "type": event.type,
-            "request_id": str(event.request_id) if event.request_id else None,
-            "data": event.data,
+            "seq": seq,
+            "type": type,
+            "request_id": str(request_id) if request_id else None,
+            "data": data,
         },
         separators=(",", ":"),
     )
+
+
+def encode_event(event: LiveEvent) -> str:
+    return encode(seq=event.seq, type=event.type, request_id=event.request_id, data=event.data)
 
 
 async def record_event(
@@ -57,33 +62,44 @@ async def record_event(
     type: str,
     request_id: uuid.UUID | None,
     data: dict[str, Any],
-) -> LiveEvent:
+) -> LiveMessage:
     """Add an event for one person. It is published only if the transaction commits.
 
     The per-person counter is bumped with an UPDATE, which locks that person's row until
     commit: two transactions writing to the same person commit their seqs in order, so a
     client resuming after seq N can never miss a smaller seq committed later.
+
+    Both statements run as plain SQL on the session's connection: nothing loaded in the
+    session needs them, and the ORM's bookkeeping would cost more than the statements.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown live event type {type!r}")
-    result = await session.exec(
+    connection = await session.connection()
+    result = await connection.execute(
         update(Person)
         .where(col(Person.id) == recipient_id)
         .values(last_event_seq=col(Person.last_event_seq) + 1)
         .returning(col(Person.last_event_seq))
-        # Nothing in the session needs the new value: skip matching loaded Person objects.
-        .execution_options(synchronize_session=False)
     )
     seq = int(result.scalar_one())
-    event = LiveEvent(
-        recipient_id=recipient_id, seq=seq, type=type, request_id=request_id, data=data
+    await connection.execute(
+        insert(LiveEvent).values(
+            recipient_id=recipient_id,
+            seq=seq,
+            type=type,
+            request_id=request_id,
+            data=data,
+            created_at=now(),
+        )
     )
-    session.add(event)
-    session.info.setdefault("live_events", []).append(event)
-    return event
+    message = LiveMessage(
+        recipient_id, seq, encode(seq=seq, type=type, request_id=request_id, data=data)
+    )
+    session.info.setdefault("live_events", []).append(message)
+    return message
 
 
 def committed_messages(session: AsyncSession) -> list[LiveMessage]:
     """The events a just-committed transaction wrote, encoded for the hub."""
-    events: list[LiveEvent] = session.info.pop("live_events", [])
-    return [LiveMessage(e.recipient_id, e.seq, encode(e)) for e in events]
+    messages: list[LiveMessage] = session.info.pop("live_events", [])
+    return messages

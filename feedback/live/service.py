@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from feedback.live.events import LiveMessage, encode
+from feedback.live.events import LiveMessage, encode_event
 from feedback.models.live import LiveEvent
 from feedback.models.people import Person
 
@@ -25,7 +25,7 @@ async def events_after(
         .order_by(col(LiveEvent.seq))
         .limit(limit)
     )
-    return [LiveMessage(e.recipient_id, e.seq, encode(e)) for e in rows]
+    return [LiveMessage(e.recipient_id, e.seq, encode_event(e)) for e in rows]
 
 
 async def needs_resync(session: AsyncSession, *, person_id: uuid.UUID, after: int) -> bool:

@@ -160,15 +160,18 @@ async def tags_of(
 
 
 async def progress_of(session: AsyncSession, request: FeedbackRequest) -> Progress:
-    counts = dict(
-        (
-            await session.exec(
-                select(Invitation.status, func.count())
-                .where(Invitation.request_id == request.id)
-                .group_by(col(Invitation.status))
-            )
-        ).all()
+    # Plain SQL on the session's connection (cheaper than an ORM query), after a flush so
+    # the counts include this transaction's own changes.
+    await session.flush()
+    connection = await session.connection()
+    rows = await connection.execute(
+        select(Invitation.status, func.count())
+        .where(Invitation.request_id == request.id)
+        .group_by(col(Invitation.status))
     )
+    counts: dict[InvitationStatus, int] = {
+        InvitationStatus(status): int(count) for status, count in rows.all()
+    }
     invited = sum(counts.values())
     received = counts.get(InvitationStatus.answered, 0)
     if not request.anonymous:

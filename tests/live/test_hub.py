@@ -13,7 +13,7 @@ from sqlmodel import col, delete
 
 from feedback.db import Database
 from feedback.live import service as live_service
-from feedback.live.events import LiveMessage, encode, record_event
+from feedback.live.events import LiveMessage, record_event
 from feedback.live.hub import CLOSE_SLOW, Hub, Subscriber
 from feedback.models.live import LiveEvent
 from feedback.people import service as people
@@ -27,7 +27,7 @@ async def new_person(db: Database, email: str) -> uuid.UUID:
 async def record(db: Database, person_id: uuid.UUID, count: int) -> list[LiveMessage]:
     """Commit `count` events for one person, as services do, and return their messages."""
     async with db.transaction() as session:
-        events = [
+        return [
             await record_event(
                 session,
                 recipient_id=person_id,
@@ -37,7 +37,6 @@ async def record(db: Database, person_id: uuid.UUID, count: int) -> list[LiveMes
             )
             for i in range(count)
         ]
-    return [LiveMessage(e.recipient_id, e.seq, encode(e)) for e in events]
 
 
 def table_backed_hub(db: Database, *, queue_size: int = 8) -> tuple[Hub, list[int]]:
