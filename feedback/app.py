@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(live_views.LiveFastPath),
             Middleware(OpsMiddleware),
             Middleware(SecurityMiddleware, base_url=settings.base_url),
         ],

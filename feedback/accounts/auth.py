@@ -24,6 +24,11 @@ async def current_person(conn: HTTPConnection) -> Person | None:
     return person
 
 
+def forget_person(conn: HTTPConnection) -> None:
+    """Drop the cached row (a long-lived websocket needs only the id it already took)."""
+    conn.state._state.pop("person", None)
+
+
 async def require_person(conn: HTTPConnection) -> Person:
     person = await current_person(conn)
     if person is None:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from feedback.accounts.auth import current_person
+from feedback.accounts.auth import current_person, forget_person
 from feedback.live import service
 from feedback.live.hub import CLOSE_RESTART, CLOSE_SLOW, Subscriber
+from feedback.ops.logs import REQUEST_ID
+from feedback.ops.metrics import logged_websocket
 from feedback.security import same_origin
 from feedback.web import state
 
 POLICY_VIOLATION = 1008
+PATH = "/api/v1/live"
 
 
 async def live_socket(websocket: WebSocket) -> None:
@@ -30,6 +36,10 @@ async def live_socket(websocket: WebSocket) -> None:
     if person is None:
         await websocket.close(code=POLICY_VIOLATION)
         return
+    person_id = person.id
+    # An idle socket lives for hours: keep the id, not the loaded row.
+    del person
+    forget_person(websocket)
     raw_after = websocket.query_params.get("after")
     # ASCII digits only: str.isdigit() also accepts "²", which int() rejects. Eighteen
     # digits stay below 2**63, so the value always fits the database's integer column.
@@ -40,13 +50,13 @@ async def live_socket(websocket: WebSocket) -> None:
         return
 
     async with app.db.transaction(write=False) as session:
-        current = await service.last_seq(session, person_id=person.id)
+        current = await service.last_seq(session, person_id=person_id)
         after = int(raw_after) if raw_after is not None else current
-        resync = await service.needs_resync(session, person_id=person.id, after=after)
+        resync = await service.needs_resync(session, person_id=person_id, after=after)
     # The name would keep the closed session (and its identity map) alive for as long as the
     # socket stays open: kilobytes per idle connection.
     del session
-    subscriber = app.hub.subscribe(person.id, after=current if resync else after)
+    subscriber = app.hub.subscribe(person_id, after=current if resync else after)
     subscriber.pause()
     try:
         await websocket.accept()
@@ -111,4 +121,35 @@ async def _receive(websocket: WebSocket) -> None:
             return
 
 
-routes = [WebSocketRoute("/api/v1/live", live_socket)]
+route = WebSocketRoute(PATH, live_socket)
+routes = [route]
+
+
+async def _live_app(scope: Scope, receive: Receive, send: Send) -> None:
+    await live_socket(WebSocket(scope, receive, send))
+
+
+class LiveFastPath:
+    """Outermost middleware: live sockets go straight to `live_socket`.
+
+    An idle socket keeps every frame between the server and its handler alive for as long
+    as it stays open. The general middleware and the router add nothing this handler needs
+    (it checks the Origin and the session itself), so skipping them saves several KiB per
+    idle socket (see B3 in docs/benchmarks.md). The route stays in `routes` for url_for
+    and the route list; this path gets there first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        request_id = Headers(scope=scope).get("x-request-id", "")[:64] or secrets.token_hex(8)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await logged_websocket(_live_app, scope, receive, send)
+        finally:
+            REQUEST_ID.reset(token)
