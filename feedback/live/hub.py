@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from feedback.live.events import LiveMessage
@@ -25,13 +25,60 @@ log = logging.getLogger("feedback.live")
 FetchMissing = Callable[[uuid.UUID, int], Awaitable[list[LiveMessage]]]
 
 
+class Mailbox:
+    """A bounded FIFO of texts for one socket, with the part of asyncio.Queue's interface
+    the hub and the socket use. Lighter than a Queue: an idle socket holds a deque and
+    nothing else, no waiter futures, and `on_put` lets the socket start a sender only when
+    there is something to send."""
+
+    __slots__ = ("_items", "_maxsize", "_waiter", "on_put")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[str] = deque()
+        self._maxsize = maxsize
+        self._waiter: asyncio.Future[None] | None = None
+        self.on_put: Callable[[], None] | None = None
+
+    def put_nowait(self, text: str) -> None:
+        if len(self._items) >= self._maxsize:
+            raise asyncio.QueueFull
+        self._items.append(text)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if self.on_put is not None:
+            self.on_put()
+
+    def get_nowait(self) -> str:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
+
+    async def get(self) -> str:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
 class Subscriber:
     """One open socket of one person."""
 
     def __init__(self, hub: Hub, person_id: uuid.UUID, *, after: int, queue_size: int) -> None:
         self.hub = hub
         self.person_id = person_id
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.queue = Mailbox(queue_size)
         self.last_seq = after
         self.highest_seen = after
         self.overflowed = False
@@ -70,8 +117,7 @@ class Subscriber:
 
     def _overflow(self) -> None:
         self.overflowed = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self.queue.clear()
         self.queue.put_nowait(CLOSE_SLOW)
 
     def _start_catch_up(self) -> None:
@@ -157,8 +203,7 @@ class Hub:
         for subscribers in self._subscribers.values():
             for subscriber in subscribers:
                 subscriber.overflowed = True
-                while not subscriber.queue.empty():
-                    subscriber.queue.get_nowait()
+                subscriber.queue.clear()
                 subscriber.queue.put_nowait(CLOSE_RESTART)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import secrets
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from feedback.security import same_origin
 from feedback.web import state
 
 POLICY_VIOLATION = 1008
+log = logging.getLogger("feedback.live")
 PATH = "/api/v1/live"
 
 
@@ -66,23 +67,49 @@ async def live_socket(websocket: WebSocket) -> None:
         # was never offered to this subscriber, and only the table still has it.
         await _replay(websocket, subscriber)
         subscriber.resume()
-        sender = asyncio.create_task(_send(websocket, subscriber))
-        receiver = asyncio.create_task(_receive(websocket))
-        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
-        for task in done:
-            # A client gone mid-send is routine; retrieving it here keeps asyncio from
-            # logging "Task exception was never retrieved". Anything else propagates.
-            error = task.exception()
-            if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
-                raise error
+        await _serve(websocket, subscriber)
     except WebSocketDisconnect:
         pass
     finally:
         app.hub.unsubscribe(subscriber)
+
+
+async def _serve(websocket: WebSocket, subscriber: Subscriber) -> None:
+    """Read until the client leaves; send from the mailbox whenever it fills.
+
+    An idle socket runs no task of its own beyond this one: a sender task starts when a
+    message arrives and ends when the mailbox is empty again.
+    """
+    sender: asyncio.Task[None] | None = None
+
+    def start_sending() -> None:
+        nonlocal sender
+        if sender is None or sender.done():
+            sender = asyncio.get_running_loop().create_task(_send(websocket, subscriber))
+            sender.add_done_callback(_sent)
+
+    subscriber.queue.on_put = start_sending
+    if not subscriber.queue.empty():
+        start_sending()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+    finally:
+        subscriber.queue.on_put = None
+        if sender is not None and not sender.done():
+            sender.cancel()
+
+
+def _sent(task: asyncio.Task[None]) -> None:
+    # A client gone mid-send is routine; retrieving the error keeps asyncio from logging
+    # "Task exception was never retrieved". Anything else is logged as the bug it is.
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, WebSocketDisconnect | OSError | RuntimeError):
+        log.error("live sender failed", exc_info=error)
 
 
 async def _replay(websocket: WebSocket, subscriber: Subscriber) -> None:
@@ -101,8 +128,9 @@ async def _replay(websocket: WebSocket, subscriber: Subscriber) -> None:
 
 
 async def _send(websocket: WebSocket, subscriber: Subscriber) -> None:
-    while True:
-        text = await subscriber.queue.get()
+    queue = subscriber.queue
+    while not queue.empty():
+        text = queue.get_nowait()
         if text == CLOSE_SLOW:
             await websocket.close(code=1013, reason="too slow; reconnect with ?after=<last seq>")
             return
@@ -110,15 +138,6 @@ async def _send(websocket: WebSocket, subscriber: Subscriber) -> None:
             await websocket.close(code=1012, reason="server restarting; reconnect")
             return
         await websocket.send_text(text)
-
-
-async def _receive(websocket: WebSocket) -> None:
-    # Clients have nothing to say yet; reading keeps disconnects noticed. The size cap
-    # (64 KiB) is enforced by the server (uvicorn's ws_max_size) before this sees a frame.
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
 
 
 route = WebSocketRoute(PATH, live_socket)
