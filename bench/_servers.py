@@ -131,7 +131,13 @@ def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{server.name} did not answer /healthz in {timeout:.0f} s")
 
 
-def start_feedback(directory: Path, database_url: str, *, ws: str = "websockets-sansio") -> Server:
+def start_feedback(
+    directory: Path,
+    database_url: str,
+    *,
+    ws: str = "websockets-sansio",
+    broker_url: str = "memory://",
+) -> Server:
     """The app as `feedback serve` runs it (same uvicorn WebSocket options), from env settings.
 
     Differences, on purpose: no access log (the baseline logs nothing either) and a short
@@ -143,6 +149,7 @@ def start_feedback(directory: Path, database_url: str, *, ws: str = "websockets-
         FEEDBACK_DATABASE_URL=database_url,
         FEEDBACK_BASE_URL=f"http://{HOST}:{port}",
         FEEDBACK_SECRET_KEY="bench-secret-key-not-for-production",
+        FEEDBACK_BROKER_URL=broker_url,
     )
     argv = [
         sys.executable,

@@ -77,8 +77,11 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        if value.split(":", 1)[0] not in {"memory", "redis", "postgresql", "postgres"}:
-            raise ValueError("must be memory://, redis://host:port/db or postgresql://...")
+        if value.split(":", 1)[0] not in {"memory", "redis", "rediss", "postgresql", "postgres"}:
+            raise ValueError(
+                "must be memory://, redis://host:port/db, rediss://host:port/db (TLS) "
+                "or postgresql://..."
+            )
         return value
 
     @property

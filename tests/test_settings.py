@@ -114,3 +114,15 @@ def test_mail_queued_before_a_restart_can_still_be_opened_after_it(database_path
         assert client.portal is not None
         opened = client.app_state["app"].outbox.sealer.open(client.portal.call(sealed))
         assert opened == {"link": f"http://testserver/r/{tokens['buyer@client.example']}"}
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://", "redis://127.0.0.1:6379/0", "rediss://cache.example:6380/0"]
+)
+def test_every_broker_the_app_can_make_is_accepted(clean_env: Path, url: str) -> None:
+    assert Settings(_env_file=None, broker_url=url).broker_url == url  # type: ignore[call-arg]
+
+
+def test_an_unknown_broker_scheme_is_refused_with_its_name(clean_env: Path) -> None:
+    with pytest.raises(ValidationError, match="broker_url"):
+        Settings(_env_file=None, broker_url="amqp://rabbit/")  # type: ignore[call-arg]

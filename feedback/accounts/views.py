@@ -59,7 +59,13 @@ async def _end_session(request: Request, response: Response) -> Response:
     if token:
         async with state(request).db.transaction() as session:
             await service.log_out(session, token=token)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=state(request).settings.secure_cookies,
+    )
     return response
 
 

@@ -75,6 +75,17 @@ class Mailbox:
 class Subscriber:
     """One open socket of one person."""
 
+    __slots__ = (
+        "hub",
+        "person_id",
+        "queue",
+        "last_seq",
+        "highest_seen",
+        "overflowed",
+        "_paused",
+        "_catching_up",
+    )
+
     def __init__(self, hub: Hub, person_id: uuid.UUID, *, after: int, queue_size: int) -> None:
         self.hub = hub
         self.person_id = person_id
@@ -164,19 +175,22 @@ class Hub:
     def __init__(self, *, fetch_missing: FetchMissing, queue_size: int) -> None:
         self.fetch_missing = fetch_missing
         self.queue_size = queue_size
-        self._subscribers: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        # Lists, not sets: most people have one or two sockets, and an empty set alone
+        # costs more than a short list.
+        self._subscribers: dict[uuid.UUID, list[Subscriber]] = defaultdict(list)
         self.delivered = 0
 
     def subscribe(self, person_id: uuid.UUID, *, after: int) -> Subscriber:
         subscriber = Subscriber(self, person_id, after=after, queue_size=self.queue_size)
-        self._subscribers[person_id].add(subscriber)
+        self._subscribers[person_id].append(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscriber.cancel()
         subscribers = self._subscribers.get(subscriber.person_id)
         if subscribers is not None:
-            subscribers.discard(subscriber)
+            if subscriber in subscribers:
+                subscribers.remove(subscriber)
             if not subscribers:
                 del self._subscribers[subscriber.person_id]
 

@@ -13,7 +13,9 @@ from starlette.testclient import TestClient
 
 from feedback import clock
 from feedback.accounts.auth import COOKIE
+from feedback.app import create_app
 from feedback.models.people import LoginSession, Person
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, add_person, log_in
 
 WRONG = "The email or password is wrong."
@@ -235,3 +237,18 @@ def test_logout_form_ends_the_session_and_returns_to_login(
     assert response.headers["location"] == "/login"
     assert _session_rows(client) == 0
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_on_https_both_the_login_cookie_and_its_deletion_are_secure(
+    database_url: str, priya: Person
+) -> None:
+    # A deletion without Secure would be refused by browsers for a Secure cookie, leaving
+    # the old one in place on a site served over https.
+    settings = make_settings(database_url, base_url="https://testserver")
+    with TestClient(create_app(settings), base_url="https://testserver") as https:
+        login = https.post("/api/v1/session", json={"email": priya.email, "password": PASSWORD})
+        assert SimpleCookie(login.headers["set-cookie"])[COOKIE]["secure"] is True
+        logout = https.post("/logout", follow_redirects=False)
+        deletion = SimpleCookie(logout.headers["set-cookie"])[COOKIE]
+        assert deletion.value == ""
+        assert deletion["secure"] is True
