@@ -49,6 +49,12 @@ class InvitationPublic(BaseModel):
     context: str | None
     tags: list[str]
     anonymous: bool
+    anonymity_k: int | None = Field(
+        description=(
+            "On an anonymous request, the smallest group its answers are shown in "
+            "(never below 3); null on a named request"
+        )
+    )
     status: str = Field(description="pending, answered or declined")
     request_open: bool
     due_at: datetime | None

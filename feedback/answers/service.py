@@ -114,6 +114,7 @@ async def view(
         context=request.context,
         tags=tags,
         anonymous=request.anonymous,
+        anonymity_k=request.anonymity_k if request.anonymous else None,
         status=invitation.status.value,
         request_open=requests.is_open(request),
         due_at=request.due_at,

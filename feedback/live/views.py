@@ -5,24 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.routing import WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from feedback.accounts.auth import current_person, forget_person
 from feedback.live import service
 from feedback.live.hub import CLOSE_RESTART, CLOSE_SLOW, Subscriber
 from feedback.ops.logs import REQUEST_ID
-from feedback.ops.metrics import logged_websocket
+from feedback.ops.metrics import access_log
 from feedback.security import same_origin
 from feedback.web import state
 
 POLICY_VIOLATION = 1008
 log = logging.getLogger("feedback.live")
 PATH = "/api/v1/live"
+# Where _close notes the code it closed with, for the access log line.
+_CLOSE_CODE = "feedback.close_code"
 
 
 async def live_socket(websocket: WebSocket) -> None:
@@ -31,11 +34,11 @@ async def live_socket(websocket: WebSocket) -> None:
     # Closing before accept refuses the handshake (HTTP 403): cross-site websocket hijacking
     # and anonymous callers never get a socket.
     if websocket.headers.get("origin") is None or not same_origin(websocket.headers, base_origin):
-        await websocket.close(code=POLICY_VIOLATION)
+        await _close(websocket, POLICY_VIOLATION)
         return
     person = await current_person(websocket)
     if person is None:
-        await websocket.close(code=POLICY_VIOLATION)
+        await _close(websocket, POLICY_VIOLATION)
         return
     person_id = person.id
     # An idle socket lives for hours: keep the id, not the loaded row.
@@ -47,8 +50,9 @@ async def live_socket(websocket: WebSocket) -> None:
     if raw_after is not None and not (
         raw_after.isascii() and raw_after.isdigit() and len(raw_after) <= 18
     ):
-        await websocket.close(code=POLICY_VIOLATION)
+        await _close(websocket, POLICY_VIOLATION)
         return
+    _shed(websocket)
 
     async with app.db.transaction(write=False) as session:
         current = await service.last_seq(session, person_id=person_id)
@@ -57,29 +61,12 @@ async def live_socket(websocket: WebSocket) -> None:
     # The name would keep the closed session (and its identity map) alive for as long as the
     # socket stays open: kilobytes per idle connection.
     del session
-    subscriber = app.hub.subscribe(person_id, after=current if resync else after)
+    hub = app.hub
+    subscriber = hub.subscribe(person_id, after=current if resync else after)
     subscriber.pause()
-    try:
-        await websocket.accept()
-        if resync:
-            await websocket.send_json({"type": "resync", "seq": current})
-        # Also after a resync: an event committed between reading `current` and subscribing
-        # was never offered to this subscriber, and only the table still has it.
-        await _replay(websocket, subscriber)
-        subscriber.resume()
-        await _serve(websocket, subscriber)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        app.hub.unsubscribe(subscriber)
-
-
-async def _serve(websocket: WebSocket, subscriber: Subscriber) -> None:
-    """Read until the client leaves; send from the mailbox whenever it fills.
-
-    An idle socket runs no task of its own beyond this one: a sender task starts when a
-    message arrives and ends when the mailbox is empty again.
-    """
+    # Read until the client leaves; send from the mailbox whenever it fills. An idle
+    # socket runs no task beyond this one: a sender task starts when a message arrives
+    # and ends when the mailbox is empty again.
     sender: asyncio.Task[None] | None = None
 
     def start_sending() -> None:
@@ -88,18 +75,44 @@ async def _serve(websocket: WebSocket, subscriber: Subscriber) -> None:
             sender = asyncio.get_running_loop().create_task(_send(websocket, subscriber))
             sender.add_done_callback(_sent)
 
-    subscriber.queue.on_put = start_sending
-    if not subscriber.queue.empty():
-        start_sending()
     try:
+        await websocket.accept()
+        if resync:
+            await websocket.send_json({"type": "resync", "seq": current})
+        # Also after a resync: an event committed between reading `current` and subscribing
+        # was never offered to this subscriber, and only the table still has it.
+        await _replay(websocket, subscriber)
+        subscriber.resume()
+        subscriber.queue.on_put = start_sending
+        if not subscriber.queue.empty():
+            start_sending()
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+    except WebSocketDisconnect:
+        pass
     finally:
         subscriber.queue.on_put = None
         if sender is not None and not sender.done():
             sender.cancel()
+        hub.unsubscribe(subscriber)
+
+
+def _shed(websocket: WebSocket) -> None:
+    """Drop what Starlette cached on the connection while the handshake was checked.
+
+    Headers, cookies and query parameters are parsed once and kept on the WebSocket object
+    for its lifetime; an idle socket needs none of them again. If Starlette stops caching
+    under these names, this does nothing.
+    """
+    for cached in ("_headers", "_cookies", "_query_params"):
+        websocket.__dict__.pop(cached, None)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
+    websocket.scope[_CLOSE_CODE] = code
+    await websocket.close(code=code, reason=reason)
 
 
 def _sent(task: asyncio.Task[None]) -> None:
@@ -132,10 +145,10 @@ async def _send(websocket: WebSocket, subscriber: Subscriber) -> None:
     while not queue.empty():
         text = queue.get_nowait()
         if text == CLOSE_SLOW:
-            await websocket.close(code=1013, reason="too slow; reconnect with ?after=<last seq>")
+            await _close(websocket, 1013, "too slow; reconnect with ?after=<last seq>")
             return
         if text == CLOSE_RESTART:
-            await websocket.close(code=1012, reason="server restarting; reconnect")
+            await _close(websocket, 1012, "server restarting; reconnect")
             return
         await websocket.send_text(text)
 
@@ -144,31 +157,27 @@ route = WebSocketRoute(PATH, live_socket)
 routes = [route]
 
 
-async def _live_app(scope: Scope, receive: Receive, send: Send) -> None:
-    await live_socket(WebSocket(scope, receive, send))
-
-
-class LiveFastPath:
-    """Outermost middleware: live sockets go straight to `live_socket`.
+async def entry(scope: Scope, receive: Receive, send: Send) -> None:
+    """Where the app sends every websocket for PATH, ahead of its middleware and router.
 
     An idle socket keeps every frame between the server and its handler alive for as long
     as it stays open. The general middleware and the router add nothing this handler needs
     (it checks the Origin and the session itself), so skipping them saves several KiB per
-    idle socket (see B3 in docs/benchmarks.md). The route stays in `routes` for url_for
-    and the route list; this path gets there first.
+    idle socket (see B3 in docs/benchmarks.md). This logs the socket's end as the access
+    log does for everything else. The route stays in `routes` for url_for and the list.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or scope["path"] != PATH:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = route
-        request_id = Headers(scope=scope).get("x-request-id", "")[:64] or secrets.token_hex(8)
-        token = REQUEST_ID.set(request_id)
-        try:
-            await logged_websocket(_live_app, scope, receive, send)
-        finally:
-            REQUEST_ID.reset(token)
+    scope["route"] = route
+    request_id = Headers(scope=scope).get("x-request-id", "")[:64] or secrets.token_hex(8)
+    token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    try:
+        await live_socket(WebSocket(scope, receive, send))
+    finally:
+        access_log.info(
+            "websocket %s closed %s after %.1fs",
+            PATH,
+            scope.get(_CLOSE_CODE, "by client"),
+            time.perf_counter() - started,
+            extra={"route": PATH, "kind": "websocket"},
+        )
+        REQUEST_ID.reset(token)

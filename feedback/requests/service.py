@@ -94,6 +94,7 @@ async def create_request(
                 "question": request.question,
                 "context": request.context,
                 "anonymous": request.anonymous,
+                "anonymity_k": request.anonymity_k,
                 "due_at": request.due_at.isoformat() if request.due_at else None,
             },
             sealed={"link": f"{outbox.base_url}/r/{token}"},

@@ -17,7 +17,7 @@ from feedback.models.mail import OutboxMail
 from tests.factories import ask
 
 
-def _outbox_rows(client: TestClient) -> list[OutboxMail]:
+def outbox_rows(client: TestClient) -> list[OutboxMail]:
     db = client.app_state["app"].db
 
     async def read() -> list[OutboxMail]:
@@ -33,11 +33,11 @@ def ask_with_links(
     client: TestClient, reviewers: list[str], **fields: Any
 ) -> tuple[str, dict[str, str]]:
     """Ask as the logged-in person; return the request id and each reviewer's link token."""
-    before = {row.id for row in _outbox_rows(client)}
+    before = {row.id for row in outbox_rows(client)}
     request_id = ask(client, reviewers, **fields)
     sealer = client.app_state["app"].outbox.sealer
     tokens: dict[str, str] = {}
-    for row in _outbox_rows(client):
+    for row in outbox_rows(client):
         if row.id in before or row.sealed_context is None:
             continue
         link = sealer.open(row.sealed_context)["link"]

@@ -12,8 +12,11 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from feedback import clock
+from feedback.app import create_app
+from feedback.mail.sender import build_message, mail_environment
 from feedback.models.live import LiveEvent
-from tests.answers.links import ask_with_links, without_session
+from tests.answers.links import ask_with_links, outbox_rows, without_session
+from tests.conftest import make_settings
 from tests.factories import add_person, log_in
 
 # Outside reviewers have no account, so the test pays for one password hash only.
@@ -194,3 +197,37 @@ def test_a_declined_anonymous_invitation_is_not_revealed(anonymous: Anonymous) -
     detail, _ = anonymous.requester_sees()
     assert detail["invitees"] is None
     assert detail["progress"]["declined"] is None  # type: ignore[index]
+
+
+def test_reviewers_are_told_the_group_size_this_deployment_uses(database_url: str) -> None:
+    # With k = 5, the promise on the page, in the API and in the mail says 5, not 3.
+    settings = make_settings(database_url, anonymity_k=5)
+    with TestClient(create_app(settings)) as client:
+        add_person(client, "priya@example.com", name="Priya Natarajan")
+        anonymous = Anonymous(client, REVIEWERS[:5])
+        token = anonymous.tokens[REVIEWERS[0]]
+        with without_session(client):
+            shown = client.get(f"/api/v1/invitations/{token}").json()
+            page = client.get(f"/r/{token}").text
+        assert shown["anonymous"] is True
+        assert shown["anonymity_k"] == 5
+        assert "groups of at least 5" in page
+        mail = next(row for row in outbox_rows(client) if row.to_email == REVIEWERS[0])
+        app = client.app_state["app"]
+        message = build_message(
+            mail, env=mail_environment(), sealer=app.outbox.sealer, settings=settings
+        )
+        for part in ("plain", "html"):
+            body = message.get_body((part,))
+            assert body is not None
+            assert "groups of at least 5" in body.get_content()
+
+
+def test_a_named_invitation_has_no_group_size(client: TestClient) -> None:
+    add_person(client, "priya@example.com", name="Priya Natarajan")
+    log_in(client, "priya@example.com")
+    _request_id, tokens = ask_with_links(client, [REVIEWERS[0]])
+    with without_session(client):
+        shown = client.get(f"/api/v1/invitations/{tokens[REVIEWERS[0]]}").json()
+    assert shown["anonymous"] is False
+    assert shown["anonymity_k"] is None

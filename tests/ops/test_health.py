@@ -14,6 +14,9 @@ import httpx2
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from feedback.app import create_app
 from tests.conftest import make_settings
@@ -118,6 +121,14 @@ def test_logs_are_json_with_request_ids_and_never_show_tokens_or_sessions(
         http.cookies.set("feedback_session", "session-secret-value-xyz")
         http.get("/api/v1/me")
         http.get(f"/no/such/page/r/{token}")
+    # A live socket without a session is refused; its end is logged like a request.
+    with pytest.raises(InvalidStatus):
+        connect(
+            server.url.replace("http://", "ws://") + "/api/v1/live",
+            origin=Origin(server.url),
+            additional_headers={"x-request-id": "trace-socket-7"},
+            open_timeout=5,
+        )
     server.stop()
 
     log = server.log()
@@ -128,11 +139,16 @@ def test_logs_are_json_with_request_ids_and_never_show_tokens_or_sessions(
     assert all("request_id" in e and "level" in e and "msg" in e for e in entries)
     requests = [e for e in entries if e["logger"] == "feedback.access"]
     assert {"route": "/r/{token}", "status": 404} in [
-        {"route": e["route"], "status": e["status"]} for e in requests
+        {"route": e["route"], "status": e.get("status")} for e in requests
     ]
     assert any(e["route"] == "/api/v1/invitations/{token}/response" for e in requests)
     assert [e["request_id"] for e in requests if e["route"] == "/api/v1/me"][0] == "trace-me-42"
     assert not any(e["logger"] == "uvicorn.access" for e in entries)
+    socket_ends = [e for e in requests if e.get("kind") == "websocket"]
+    assert [(e["route"], e["request_id"]) for e in socket_ends] == [
+        ("/api/v1/live", "trace-socket-7")
+    ]
+    assert "closed 1008" in socket_ends[0]["msg"]
 
 
 class TcpProxy:
