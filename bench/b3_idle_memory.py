@@ -223,18 +223,20 @@ def main() -> int:
         "How it is set up: the same servers as B1 (feedback through `python -m uvicorn "
         "feedback.app:create_app --factory` with `feedback serve`'s WebSocket options and "
         "`--ws` varied; baseline bench/_baseline_server.py). Each idle feedback socket holds "
-        "a hub subscriber with an empty mailbox (a bounded deque) and the one task uvicorn "
-        "runs it in; a sender task exists only while messages are waiting. Live sockets go "
-        "straight from the app's entry to their handler, past the general middleware and "
-        "router. Clients answer the server's pings and send nothing.",
+        "a hub subscriber with an empty mailbox (a list) and the one task uvicorn runs it in; "
+        "a sender task exists only while messages are waiting. Live sockets enter through "
+        "the app class itself, past the middleware and router, and once the handshake is "
+        "checked they drop the request headers and Starlette's parsed copies of them. "
+        "Clients answer the server's pings and send nothing.",
         "",
-        "Where the rest goes: a handler that only accepts and reads (no subscriber, no "
-        "database) measured 24-25 KiB per socket through the same entry, so about 10 KiB of "
-        "the gap to the baseline is uvicorn's per-connection protocol, ASGI scope and "
-        "receive queue plus Starlette's WebSocket, which feedback does not control; "
-        "feedback's own state per idle socket is 1-2 KiB. Earlier steps: 41.9 KiB with "
-        "sender and receiver tasks and the full middleware chain, 38.3 after the SQLite "
-        "change, 31.7 with the direct entry, 26.3 without idle tasks.",
+        "What got it here (KiB per idle socket, websockets-sansio): 41.9 with a sender and a "
+        "receiver task per socket behind the full middleware chain (2026-11-25); 38.3 once "
+        "SQLite ran inline instead of through aiosqlite; 31.7 entering "
+        "straight to the handler and dropping the loaded person; 26.3 with no idle tasks; "
+        "23.4 entering through the app class, with a list for the mailbox and without "
+        "Starlette's cached headers, cookies and query; 22.1 without the scope's header "
+        "list. Most of what remains is uvicorn's per-connection protocol objects, its ASGI "
+        "scope and receive queue, and Starlette's WebSocket.",
     ]
     report = "\n".join(lines)
     print(report)

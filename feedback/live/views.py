@@ -100,12 +100,15 @@ async def live_socket(websocket: WebSocket) -> None:
 
 
 def _shed(websocket: WebSocket) -> None:
-    """Drop what Starlette cached on the connection while the handshake was checked.
+    """Drop the request headers once the handshake has been checked.
 
-    Headers, cookies and query parameters are parsed once and kept on the WebSocket object
-    for its lifetime; an idle socket needs none of them again. If Starlette stops caching
-    under these names, this does nothing.
+    The scope's header list (a browser sends one or two KiB: cookies, user agent, ...) and
+    Starlette's parsed copies of headers, cookies and query stay referenced for the
+    socket's whole life, and nothing reads them after the checks above. Emptying them
+    saves that much per idle socket (B3). If Starlette stops caching under these names,
+    popping them does nothing.
     """
+    websocket.scope["headers"] = []
     for cached in ("_headers", "_cookies", "_query_params"):
         websocket.__dict__.pop(cached, None)
 
