@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         if run_migrations:
             await migrate.upgrade_async(settings.database_url)
         db = Database(settings)
+        db.start()
 
         async def fetch_missing(person_id: Any, after: int) -> list[LiveMessage]:
             async with db.transaction(write=False) as session:

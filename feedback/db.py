@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from feedback import sqlite_inline
 from feedback.errors import Unavailable
 from feedback.settings import Settings
+from feedback.sqlite_checkpoint import Checkpointer
 
 AfterCommit = Callable[[AsyncSession], Awaitable[None]]
 
@@ -60,6 +61,9 @@ def _sqlite_engine(path: str, *, writer: bool) -> AsyncEngine:
         "PRAGMA foreign_keys=ON",
         "PRAGMA synchronous=NORMAL",
         f"PRAGMA busy_timeout={_WRITER_BUSY_MS if writer else _READER_BUSY_MS}",
+        # Checkpoints fsync; the writer runs on the event loop, so they run elsewhere
+        # (feedback.sqlite_checkpoint). Readers never commit, so never checkpoint.
+        *(("PRAGMA wal_autocheckpoint=0",) if writer else ()),
     )
 
     async def creator() -> sqlite_inline.InlineConnection:
@@ -113,10 +117,12 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.read_engine = _sqlite_engine(str(path), writer=False)
             self.write_engine = _sqlite_engine(str(path), writer=True)
+            self.checkpointer: Checkpointer | None = Checkpointer(path)
         else:
             self.read_engine = self.write_engine = create_async_engine(
                 async_url(settings.database_url), pool_size=10, max_overflow=20, pool_pre_ping=True
             )
+            self.checkpointer = None
         self._read = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -149,8 +155,15 @@ class Database:
                 ) from exc
             raise
 
+    def start(self) -> None:
+        """Start background upkeep (SQLite's WAL checkpoints); the app's lifespan calls it."""
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+
     async def dispose(self) -> None:
         await self.write_engine.dispose()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
 

@@ -108,3 +108,33 @@ async def test_a_cancelled_transaction_rolls_back_and_frees_the_writer(
         )
         assert rows.one() == (0,)
     await asyncio.wait_for(sqlite_db.dispose(), timeout=5)
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_the_writer_never_checkpoints_and_the_background_task_does(
+    sqlite_db: Database, database_path: Path
+) -> None:
+    assert sqlite_db.checkpointer is not None
+    async with sqlite_db.transaction() as session:
+        setting = await session.exec(text("PRAGMA wal_autocheckpoint"))  # type: ignore[call-overload]
+        assert setting.one() == (0,)
+        await session.exec(text("CREATE TABLE filler (x TEXT)"))  # type: ignore[call-overload]
+    for _ in range(30):
+        async with sqlite_db.transaction() as session:
+            await session.exec(  # type: ignore[call-overload]
+                text("INSERT INTO filler (x) VALUES (:x)"), params={"x": "y" * 4000}
+            )
+    # 120 KB written, all of it still in the log: the database file has not grown.
+    before = file_size(database_path)
+    sqlite_db.checkpointer.interval = 0.05
+    sqlite_db.start()
+    for _ in range(100):
+        if file_size(database_path) >= before + 30 * 4000:
+            break
+        await asyncio.sleep(0.05)
+    assert file_size(database_path) >= before + 30 * 4000
+    assert sqlite_db.checkpointer.runs >= 1
+    await asyncio.wait_for(sqlite_db.dispose(), timeout=5)
