@@ -25,12 +25,19 @@ _shuffler = random.SystemRandom()
 
 
 async def by_token(session: AsyncSession, *, token: str) -> Invitation:
-    invitation = (
-        await session.exec(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    """The link's invitation. Its request and reviewer come in the same query, so the rest
+    of the transaction finds them in the session instead of asking again."""
+    row = (
+        await session.exec(
+            select(Invitation, FeedbackRequest, Person)
+            .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
+            .outerjoin(Person, col(Person.id) == col(Invitation.reviewer_id))
+            .where(Invitation.token_hash == hash_token(token))
+        )
     ).first()
-    if invitation is None:
+    if row is None:
         raise NotFound("This feedback link is not valid. Check that you copied all of it.")
-    return invitation
+    return row[0]
 
 
 async def for_reviewer(
@@ -63,6 +70,13 @@ async def lock_request(session: AsyncSession, invitation: Invitation) -> Feedbac
     request = locked.get(invitation.request_id)
     if request is not None:
         return request
+    if not _concurrent_writers(session):
+        # SQLite: this transaction has held the database's write lock since it began, so
+        # a request loaded in it is current; the session has it if the link's query did.
+        loaded = await session.get(FeedbackRequest, invitation.request_id)
+        assert loaded is not None
+        locked[loaded.id] = loaded
+        return loaded
     request = (
         await session.exec(
             select(FeedbackRequest)
