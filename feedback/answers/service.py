@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,17 +24,27 @@ from feedback.requests import service as requests
 _shuffler = random.SystemRandom()
 
 
+# Statements on the answer path are built once; values come in as bound parameters.
+# Building a statement and its cache key on every call cost more than running it.
+_BY_TOKEN = (
+    select(Invitation, FeedbackRequest, Person)
+    .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
+    .outerjoin(Person, col(Person.id) == col(Invitation.reviewer_id))
+    .where(col(Invitation.token_hash) == bindparam("token_hash"))
+)
+_LOCK_REQUEST = (
+    select(FeedbackRequest)
+    .where(col(FeedbackRequest.id) == bindparam("request_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ANSWER_OF = select(Answer).where(col(Answer.invitation_id) == bindparam("invitation_id"))
+
+
 async def by_token(session: AsyncSession, *, token: str) -> Invitation:
     """The link's invitation. Its request and reviewer come in the same query, so the rest
     of the transaction finds them in the session instead of asking again."""
-    row = (
-        await session.exec(
-            select(Invitation, FeedbackRequest, Person)
-            .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
-            .outerjoin(Person, col(Person.id) == col(Invitation.reviewer_id))
-            .where(Invitation.token_hash == hash_token(token))
-        )
-    ).first()
+    row = (await session.exec(_BY_TOKEN, params={"token_hash": hash_token(token)})).first()
     if row is None:
         raise NotFound("This feedback link is not valid. Check that you copied all of it.")
     return row[0]
@@ -78,12 +88,7 @@ async def lock_request(session: AsyncSession, invitation: Invitation) -> Feedbac
         locked[loaded.id] = loaded
         return loaded
     request = (
-        await session.exec(
-            select(FeedbackRequest)
-            .where(FeedbackRequest.id == invitation.request_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        await session.exec(_LOCK_REQUEST, params={"request_id": invitation.request_id})
     ).one()
     if _concurrent_writers(session):
         # Read before the lock was ours: another writer may have answered or declined.
@@ -98,7 +103,7 @@ def _concurrent_writers(session: AsyncSession) -> bool:
 
 
 async def _answer_of(session: AsyncSession, invitation: Invitation) -> Answer | None:
-    return (await session.exec(select(Answer).where(Answer.invitation_id == invitation.id))).first()
+    return (await session.exec(_ANSWER_OF, params={"invitation_id": invitation.id})).first()
 
 
 def _mine(answer: Answer | None) -> MyAnswer | None:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,6 +55,17 @@ def encode_event(event: LiveEvent) -> str:
     return encode(seq=event.seq, type=event.type, request_id=event.request_id, data=event.data)
 
 
+# Built once: constructing a statement and its cache key on every call costs more than
+# running it. The values come in as bound parameters.
+_BUMP_SEQ = (
+    update(Person)
+    .where(col(Person.id) == bindparam("recipient"))
+    .values(last_event_seq=col(Person.last_event_seq) + 1)
+    .returning(col(Person.last_event_seq))
+)
+_INSERT_EVENT = insert(LiveEvent)
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -75,22 +86,18 @@ async def record_event(
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown live event type {type!r}")
     connection = await session.connection()
-    result = await connection.execute(
-        update(Person)
-        .where(col(Person.id) == recipient_id)
-        .values(last_event_seq=col(Person.last_event_seq) + 1)
-        .returning(col(Person.last_event_seq))
-    )
+    result = await connection.execute(_BUMP_SEQ, {"recipient": recipient_id})
     seq = int(result.scalar_one())
     await connection.execute(
-        insert(LiveEvent).values(
-            recipient_id=recipient_id,
-            seq=seq,
-            type=type,
-            request_id=request_id,
-            data=data,
-            created_at=now(),
-        )
+        _INSERT_EVENT,
+        {
+            "recipient_id": recipient_id,
+            "seq": seq,
+            "type": type,
+            "request_id": request_id,
+            "data": data,
+            "created_at": now(),
+        },
     )
     message = LiveMessage(
         recipient_id, seq, encode(seq=seq, type=type, request_id=request_id, data=data)

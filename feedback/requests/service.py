@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -160,16 +160,20 @@ async def tags_of(
     return tags
 
 
+# Built once (see feedback.live.events): the request id comes in as a bound parameter.
+_STATUS_COUNTS = (
+    select(Invitation.status, func.count())
+    .where(col(Invitation.request_id) == bindparam("request_id"))
+    .group_by(col(Invitation.status))
+)
+
+
 async def progress_of(session: AsyncSession, request: FeedbackRequest) -> Progress:
     # Plain SQL on the session's connection (cheaper than an ORM query), after a flush so
     # the counts include this transaction's own changes.
     await session.flush()
     connection = await session.connection()
-    rows = await connection.execute(
-        select(Invitation.status, func.count())
-        .where(Invitation.request_id == request.id)
-        .group_by(col(Invitation.status))
-    )
+    rows = await connection.execute(_STATUS_COUNTS, {"request_id": request.id})
     counts: dict[InvitationStatus, int] = {
         InvitationStatus(status): int(count) for status, count in rows.all()
     }
