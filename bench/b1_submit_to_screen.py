@@ -315,13 +315,15 @@ def main() -> int:
         "Where the time goes: the tail follows the server's CPU per submit. A submit that "
         "arrives while another is being served waits for it, so the p99 is roughly two or "
         "three service times; the baseline's service time is a bare forward. feedback's is "
-        "the HTTP stack (about 0.25 ms), then about 3.5 ms of SQLAlchemy work for the "
-        "write transaction (find the link, lock the request, insert the answer, update the "
-        "invitation, count progress, bump the seq, insert the event, commit), of which "
-        "SQLite itself is under 0.4 ms (profiled in-process on 2026-11-26). Within 2x of the "
-        "baseline needs about 2 ms per submit: the answer path as prepared plain SQL outside "
-        "the ORM. Before SQLite ran inline on the event loop (2026-11-25), p50 was 14.8 ms "
-        "and p99 34.5 ms at 14 ms of CPU per submit.",
+        "the HTTP stack (about 0.25 ms), then about 3 ms of SQLAlchemy and pydantic work "
+        "for the write transaction (find the link, lock the request, insert the answer, "
+        "update the invitation, count progress, bump the seq, insert the event, commit), of "
+        "which SQLite itself is under 0.4 ms (profiled in-process on 2026-11-26; building "
+        "the statements once instead of per call took it from about 4.3 ms). Within 2x of "
+        "the baseline needs about 2 ms per submit: the rest of the answer path (the ORM's "
+        "flush of the answer and invitation, the session around it) as plain SQL. Before "
+        "SQLite ran inline on the event loop (2026-11-25), p50 was 14.8 ms and p99 34.5 ms "
+        "at 14 ms of CPU per submit.",
         "",
         "How it is set up:",
         "- feedback: `python -m uvicorn feedback.app:create_app --factory` with `feedback serve`'s "
