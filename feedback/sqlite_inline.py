@@ -101,10 +101,6 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._live().isolation_level
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
-        cursor = self.cursor()
-        return await cursor.execute(sql, parameters)
-
     async def create_function(self, *args: Any, **kw: Any) -> None:
         self._live().create_function(*args, **kw)
 

@@ -136,28 +136,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-async def logged_websocket(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run a websocket session, then log how it closed and how long it lasted."""
-    started = time.perf_counter()
-    close_code: list[int] = []
-
-    async def watch(message: Message) -> None:
-        if message["type"] == "websocket.close":
-            close_code.append(int(message.get("code", 1000)))
-        await send(message)
-
-    try:
-        await app(scope, receive, watch)
-    finally:
-        access_log.info(
-            "websocket %s closed %s after %.1fs",
-            route_template(scope),
-            close_code[0] if close_code else "by client",
-            time.perf_counter() - started,
-            extra={"route": route_template(scope), "kind": "websocket"},
-        )
-
-
 def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -194,7 +172,24 @@ class OpsMiddleware:
             REQUEST_ID.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await logged_websocket(self.app, scope, receive, send)
+        started = time.perf_counter()
+        close_code: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "websocket.close":
+                close_code.append(int(message.get("code", 1000)))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            access_log.info(
+                "websocket %s closed %s after %.1fs",
+                route_template(scope),
+                close_code[0] if close_code else "by client",
+                time.perf_counter() - started,
+                extra={"route": route_template(scope), "kind": "websocket"},
+            )
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
