@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +21,7 @@ from feedback.live.events import record_event
 from feedback.models.answers import Answer, ReleaseBatch
 from feedback.models.people import Person
 from feedback.models.requests import FeedbackRequest, Invitation, InvitationStatus
+from feedback.models.types import new_id
 from feedback.requests import service as requests
 
 # Shuffling a release batch must not be predictable from earlier batches.
@@ -39,6 +43,17 @@ _LOCK_REQUEST = (
     .execution_options(populate_existing=True)
 )
 _ANSWER_OF = select(Answer).where(col(Answer.invitation_id) == bindparam("invitation_id"))
+_INSERT_ANSWER = insert(Answer)
+_UPDATE_ANSWER = (
+    update(Answer)
+    .where(col(Answer.id) == bindparam("answer_id"))
+    .values(rating=bindparam("rating"), body=bindparam("body"), updated_at=bindparam("now"))
+)
+_MARK_ANSWERED = (
+    update(Invitation)
+    .where(col(Invitation.id) == bindparam("invitation_id"))
+    .values(status=InvitationStatus.answered, declined_at=None)
+)
 
 
 async def by_token(session: AsyncSession, *, token: str) -> Invitation:
@@ -47,6 +62,9 @@ async def by_token(session: AsyncSession, *, token: str) -> Invitation:
     row = (await session.exec(_BY_TOKEN, params={"token_hash": hash_token(token)})).first()
     if row is None:
         raise NotFound("This feedback link is not valid. Check that you copied all of it.")
+    # The session's identity map holds objects weakly: keep the request and reviewer alive
+    # for the transaction, so that later lookups of them find them instead of querying.
+    session.info.setdefault("loaded", []).extend(row[1:])
     return row[0]
 
 
@@ -146,43 +164,35 @@ def _ensure_open(request: FeedbackRequest) -> None:
         raise Gone("This request is closed: it no longer takes answers.")
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An answer as just stored."""
+
+    id: uuid.UUID
+    rating: int | None
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
 async def save_answer(
     session: AsyncSession, *, invitation: Invitation, data: AnswerWrite
-) -> tuple[Answer, bool]:
-    """Create or change the reviewer's answer. Returns the answer and whether it is new."""
+) -> tuple[MyAnswer, bool]:
+    """Create or change the reviewer's answer. Returns it as the reviewer sees it, and
+    whether it is new."""
     request = await lock_request(session, invitation)
     _ensure_open(request)
     # Only an answered invitation has an answer: saving sets the status, and declining is
     # refused once answered.
     answered = invitation.status == InvitationStatus.answered
-    answer = await _answer_of(session, invitation) if answered else None
-    now = clock.now()
-    created = answer is None
-    if answer is None:
-        answer = Answer(
-            invitation_id=invitation.id,
-            request_id=request.id,
-            rating=data.rating,
-            body=data.body,
-            created_at=now,
-            updated_at=now,
-        )
-    else:
-        if answer.release_batch_id is not None:
-            # Showing an edit of a released anonymous answer would single it out.
-            raise Conflict(
-                "This anonymous answer has already been shown to the requester as part of a "
-                "group, so it can no longer be changed."
-            )
-        answer.rating, answer.body, answer.updated_at = data.rating, data.body, now
-    invitation.status = InvitationStatus.answered
-    invitation.declined_at = None
-    session.add(answer)
-    session.add(invitation)
-    # No flush here: the next query (progress or the held answers) autoflushes both.
+    stored = await _answer_of(session, invitation) if answered else None
+    answer = await _write_answer(session, invitation=invitation, stored=stored, data=data)
+    created = stored is None
 
+    released = False
     if request.anonymous:
-        await _release_if_ready(session, request=request)
+        # A release takes every held answer, this one included.
+        released = await _release_if_ready(session, request=request) is not None
         if created:
             await _progress_event(session, request=request)
     else:
@@ -202,7 +212,57 @@ async def save_answer(
                 "progress": progress.model_dump(mode="json"),
             },
         )
-    return answer, created
+    mine = MyAnswer(
+        rating=answer.rating, body=answer.body, updated_at=answer.updated_at, released=released
+    )
+    return mine, created
+
+
+async def _write_answer(
+    session: AsyncSession, *, invitation: Invitation, stored: Answer | None, data: AnswerWrite
+) -> Written:
+    """Store the answer and mark the invitation answered, as plain SQL.
+
+    This is the hottest write in the app, and the ORM's unit of work and instances cost
+    more than the statements themselves. Objects already in the session are brought up to
+    date as if loaded after the writes, so later queries and flushes neither miss nor
+    repeat them.
+    """
+    connection = await session.connection()
+    now = clock.now()
+    if stored is None:
+        answer = Written(new_id(), data.rating, data.body, now, now)
+        await connection.execute(
+            _INSERT_ANSWER,
+            {
+                "id": answer.id,
+                "invitation_id": invitation.id,
+                "request_id": invitation.request_id,
+                "rating": answer.rating,
+                "body": answer.body,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    else:
+        if stored.release_batch_id is not None:
+            # Showing an edit of a released anonymous answer would single it out.
+            raise Conflict(
+                "This anonymous answer has already been shown to the requester as part of a "
+                "group, so it can no longer be changed."
+            )
+        answer = Written(stored.id, data.rating, data.body, stored.created_at, now)
+        await connection.execute(
+            _UPDATE_ANSWER,
+            {"answer_id": answer.id, "rating": answer.rating, "body": answer.body, "now": now},
+        )
+        for name, value in (("rating", data.rating), ("body", data.body), ("updated_at", now)):
+            set_committed_value(stored, name, value)
+    if invitation.status != InvitationStatus.answered or invitation.declined_at is not None:
+        await connection.execute(_MARK_ANSWERED, {"invitation_id": invitation.id})
+        set_committed_value(invitation, "status", InvitationStatus.answered)
+        set_committed_value(invitation, "declined_at", None)
+    return answer
 
 
 async def decline(session: AsyncSession, *, invitation: Invitation) -> Invitation:

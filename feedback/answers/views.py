@@ -45,9 +45,7 @@ async def _show(request: Request, find: Finder) -> InvitationPublic:
 async def _save(request: Request, find: Finder, data: AnswerWrite) -> tuple[AnswerSaved, bool]:
     async with state(request).db.transaction() as session:
         invitation = await find(session)
-        answer, created = await service.save_answer(session, invitation=invitation, data=data)
-        mine = service._mine(answer)
-        assert mine is not None
+        mine, created = await service.save_answer(session, invitation=invitation, data=data)
         return AnswerSaved(status=invitation.status.value, answer=mine), created
 
 
@@ -62,9 +60,7 @@ async def _save_json(request: Request, find: Finder) -> Response:
             earlier = await idempotency.stored(session, invitation=invitation, key=key, data=data)
             if earlier is not None:
                 return JSONResponse(earlier.body, status_code=earlier.status_code)
-        answer, created = await service.save_answer(session, invitation=invitation, data=data)
-        mine = service._mine(answer)
-        assert mine is not None
+        mine, created = await service.save_answer(session, invitation=invitation, data=data)
         body = AnswerSaved(status=invitation.status.value, answer=mine).model_dump(mode="json")
         status_code = 201 if created else 200
         if key is not None:

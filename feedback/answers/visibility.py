@@ -9,6 +9,8 @@ no identity and no time but the batch's release time.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -20,8 +22,23 @@ from feedback.models.requests import FeedbackRequest, Invitation
 from feedback.requests.schemas import InviteePublic, ResponsePublic, ReviewerPublic
 
 
+class AnswerFields(Protocol):
+    """What a named answer shows: a stored `Answer`, or one just written as plain SQL."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def rating(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
 def named_response(
-    answer: Answer, invitation: Invitation, reviewer: Person | None
+    answer: AnswerFields, invitation: Invitation, reviewer: Person | None
 ) -> ResponsePublic:
     return ResponsePublic(
         id=answer.id,

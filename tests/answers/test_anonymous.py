@@ -32,17 +32,20 @@ class Anonymous:
             client, reviewers, question="Honest take on my leadership?", anonymous=True
         )
 
-    def answer(self, n: int) -> None:
-        """Reviewer n (1-based) answers through their link, with no session."""
+    def answer(self, n: int, body: str | None = None) -> dict[str, object]:
+        """Reviewer n (1-based) answers through their link, with no session; their reply."""
         with (
             without_session(self.client),
             clock.frozen_at(clock.now() + timedelta(minutes=n)),
         ):
             response = self.client.put(
                 f"/api/v1/invitations/{self.tokens[REVIEWERS[n - 1]]}/response",
-                json={"rating": n % 5 + 1, "body": BODIES[n - 1]},
+                json={"rating": n % 5 + 1, "body": body or BODIES[n - 1]},
             )
-        assert response.status_code == 201, response.text
+        assert response.status_code in (200, 201), response.text
+        assert (response.status_code == 201) == (body is None)
+        reply: dict[str, object] = response.json()
+        return reply
 
     def _live_events_for_requester(self) -> list[str]:
         """What the live stream would carry to her (as stored for resuming), as JSON text."""
@@ -121,6 +124,28 @@ def test_the_third_answer_releases_all_three_without_identity_or_time(
     assert detail["invitees"] is None
     for reviewer in REVIEWERS:
         assert reviewer not in everywhere
+
+
+def test_the_answer_that_completes_a_group_is_told_it_is_now_shown(
+    anonymous: Anonymous,
+) -> None:
+    assert anonymous.answer(1)["answer"]["released"] is False  # type: ignore[index]
+    # An edit while held is what the group shows.
+    edited = anonymous.answer(1, body="First answer, reworded before anyone saw it.")
+    assert edited["answer"]["released"] is False  # type: ignore[index]
+    assert anonymous.answer(2)["answer"]["released"] is False  # type: ignore[index]
+    third = anonymous.answer(3)
+    assert third["answer"]["released"] is True  # type: ignore[index]
+    assert third["answer"]["body"] == BODIES[2]  # type: ignore[index]
+    detail, everywhere = anonymous.requester_sees()
+    assert _shown(detail) == sorted(
+        ["First answer, reworded before anyone saw it.", BODIES[1], BODIES[2]]
+    )
+    assert BODIES[0] not in everywhere
+    # The reviewer's own view agrees with the reply it got.
+    with without_session(anonymous.client) as stranger:
+        shown = stranger.get(f"/api/v1/invitations/{anonymous.tokens[REVIEWERS[0]]}").json()
+    assert shown["answer"]["released"] is True
 
 
 def test_a_fourth_and_fifth_answer_wait_for_a_sixth(anonymous: Anonymous) -> None:
