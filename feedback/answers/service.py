@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -143,6 +144,18 @@ async def view(
     if require_open:
         _ensure_open(request)
     tags = (await requests.tags_of(session, [request.id]))[request.id]
+    answer = await _answer_of(session, invitation)
+    return _public(invitation, request, requester, tags=tags, answer=answer)
+
+
+def _public(
+    invitation: Invitation,
+    request: FeedbackRequest,
+    requester: Person,
+    *,
+    tags: list[str],
+    answer: Answer | None,
+) -> InvitationPublic:
     return InvitationPublic(
         invitation_id=invitation.id,
         request_id=request.id,
@@ -155,7 +168,7 @@ async def view(
         status=invitation.status.value,
         request_open=requests.is_open(request),
         due_at=request.due_at,
-        answer=_mine(await _answer_of(session, invitation)),
+        answer=_mine(answer),
     )
 
 
@@ -335,19 +348,24 @@ async def _release_if_ready(
 
 
 async def inbox(session: AsyncSession, *, reviewer: Person) -> list[InvitationPublic]:
-    """Invitations for this person on requests still open, newest first."""
-    rows = (
-        await session.exec(
-            select(Invitation, FeedbackRequest)
+    """Invitations for this person on requests still open, newest first (two queries)."""
+    requester = aliased(Person)
+    rows = [
+        row
+        for row in await session.exec(
+            select(Invitation, FeedbackRequest, requester, Answer)
             .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
+            .join(requester, col(requester.id) == col(FeedbackRequest.requester_id))
+            .outerjoin(Answer, col(Answer.invitation_id) == col(Invitation.id))
             .where(Invitation.reviewer_id == reviewer.id)
             .order_by(col(FeedbackRequest.created_at).desc())
         )
-    ).all()
+        if requests.is_open(row[1])
+    ]
+    tags = await requests.tags_of(session, [request.id for _, request, _, _ in rows])
     return [
-        await view(session, invitation=invitation, require_open=False)
-        for invitation, request in rows
-        if requests.is_open(request)
+        _public(invitation, request, asker, tags=tags[request.id], answer=answer)
+        for invitation, request, asker, answer in rows
     ]
 
 

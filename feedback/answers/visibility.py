@@ -64,6 +64,21 @@ async def released_count(session: AsyncSession, *, request_id: uuid.UUID) -> int
     return int(result.one())
 
 
+async def released_counts(
+    session: AsyncSession, *, request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """`released_count` for many requests in one query; requests with none are left out."""
+    if not request_ids:
+        return {}
+    rows = await session.exec(
+        select(Answer.request_id, func.count())
+        .where(col(Answer.request_id).in_(request_ids))
+        .where(col(Answer.release_batch_id).is_not(None))
+        .group_by(col(Answer.request_id))
+    )
+    return {request_id: int(count) for request_id, count in rows}
+
+
 async def visible_responses(
     session: AsyncSession, *, request: FeedbackRequest
 ) -> list[ResponsePublic]:

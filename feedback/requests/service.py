@@ -174,25 +174,60 @@ async def progress_of(session: AsyncSession, request: FeedbackRequest) -> Progre
     await session.flush()
     connection = await session.connection()
     rows = await connection.execute(_STATUS_COUNTS, {"request_id": request.id})
-    counts: dict[InvitationStatus, int] = {
-        InvitationStatus(status): int(count) for status, count in rows.all()
-    }
+    counts = {InvitationStatus(status): int(count) for status, count in rows.all()}
+    released = (
+        await visibility.released_count(session, request_id=request.id) if request.anonymous else 0
+    )
+    return _progress(request, counts, released)
+
+
+async def progress_of_many(
+    session: AsyncSession, requests: Sequence[FeedbackRequest]
+) -> dict[uuid.UUID, Progress]:
+    """`progress_of` for many requests in two queries, whatever their number."""
+    ids = [r.id for r in requests]
+    counts: dict[uuid.UUID, dict[InvitationStatus, int]] = {rid: {} for rid in ids}
+    if ids:
+        await session.flush()
+        rows = await session.exec(
+            select(Invitation.request_id, Invitation.status, func.count())
+            .where(col(Invitation.request_id).in_(ids))
+            .group_by(col(Invitation.request_id), col(Invitation.status))
+        )
+        for request_id, status, count in rows:
+            counts[request_id][InvitationStatus(status)] = int(count)
+    released = await visibility.released_counts(
+        session, request_ids=[r.id for r in requests if r.anonymous]
+    )
+    return {r.id: _progress(r, counts[r.id], released.get(r.id, 0)) for r in requests}
+
+
+def _progress(
+    request: FeedbackRequest, counts: dict[InvitationStatus, int], released: int
+) -> Progress:
+    """What a request's counts may show: anonymous ones give no declines, named ones no
+    releases."""
     invited = sum(counts.values())
     received = counts.get(InvitationStatus.answered, 0)
     if not request.anonymous:
         return Progress(
             invited=invited, received=received, declined=counts.get(InvitationStatus.declined, 0)
         )
-    released = await visibility.released_count(session, request_id=request.id)
     withheld = received - released if not is_open(request) else None
     return Progress(invited=invited, received=received, released=released, withheld=withheld)
 
 
 async def summarise(
-    session: AsyncSession, request: FeedbackRequest, *, tags: Sequence[str] | None = None
+    session: AsyncSession,
+    request: FeedbackRequest,
+    *,
+    tags: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> RequestSummary:
     if tags is None:
         tags = (await tags_of(session, [request.id]))[request.id]
+    if progress is None:
+        progress = await progress_of(session, request)
     return RequestSummary(
         id=request.id,
         question=request.question,
@@ -204,7 +239,7 @@ async def summarise(
         created_at=request.created_at,
         due_at=request.due_at,
         closed_at=request.closed_at,
-        progress=await progress_of(session, request),
+        progress=progress,
     )
 
 
@@ -217,7 +252,8 @@ async def list_mine(session: AsyncSession, *, requester: Person) -> list[Request
         )
     ).all()
     tags = await tags_of(session, [r.id for r in requests])
-    return [await summarise(session, r, tags=tags[r.id]) for r in requests]
+    progress = await progress_of_many(session, requests)
+    return [await summarise(session, r, tags=tags[r.id], progress=progress[r.id]) for r in requests]
 
 
 async def get_own(
