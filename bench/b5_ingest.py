@@ -358,10 +358,13 @@ def report(
         "event's seq bump and insert are plain SQL, and the path's statements are built once "
         "with bound parameters (building each statement and its cache key per call had cost "
         "more than running it).",
-        "- What remains is mostly the ORM's unit of work (the answer and invitation flush) "
-        "and the session around the transaction. Group commit would not help: in WAL mode "
-        "with synchronous=NORMAL a SQLite commit does not fsync, and commits are under 5% of "
-        "the profile. Going further means the rest of the answer path as plain SQL.",
+        "- The answer and the invitation are written as plain SQL, with no ORM instance "
+        "(2026-11-26: SQLite 284 -> about 470 answers/s, PostgreSQL 203 -> about 300).",
+        "- What remains is SQLAlchemy's execution layer, about 0.1 ms per statement against "
+        "a few microseconds for SQLite itself (B1 measures both), and the session and "
+        "validation around it. Group commit would not help: in WAL mode with "
+        "synchronous=NORMAL a SQLite commit does not fsync, and commits are under 5% of the "
+        "profile.",
     ]
     return "\n".join(lines)
 
