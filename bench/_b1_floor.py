@@ -7,8 +7,9 @@ in the benchmark, so caches are as cold as they are between B1's submits:
 - raw sqlite3: the answer transaction's statements (BEGIN IMMEDIATE, find the link, insert
   the answer, mark the invitation, count progress, bump the seq, insert the event, COMMIT),
   written by hand on the sqlite3 module;
-- SQLAlchemy Core: the same statements as Core constructs built once, run in one sync call
-  (`AsyncConnection.run_sync`), the leanest way the app's stack allows;
+- SQLAlchemy Core: the app's own prebuilt statements (a narrower link query, as the ORM's
+  loads whole rows), run in one sync call (`AsyncConnection.run_sync`), the leanest way the
+  app's stack allows;
 - feedback in-process: the app's real `PUT /api/v1/invitations/{token}/response`, called as
   an ASGI app (routing, validation, session, ORM, live event, hub), with no HTTP server or
   socket in the way.
@@ -34,17 +35,17 @@ from typing import Any
 
 from _population import Requester, add_requesters, migrated_database
 from pydantic import SecretStr
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, select
 from sqlmodel import col
 
 from feedback import clock
+from feedback.answers.service import _INSERT_ANSWER, _MARK_ANSWERED
 from feedback.app import create_app
 from feedback.crypto import hash_token
 from feedback.db import Database
-from feedback.models import FeedbackRequest, Invitation, Person
-from feedback.models.answers import Answer
-from feedback.models.live import LiveEvent
-from feedback.models.requests import InvitationStatus
+from feedback.live.events import _BUMP_SEQ, _INSERT_EVENT
+from feedback.models import FeedbackRequest, Invitation
+from feedback.requests.service import _STATUS_COUNTS
 from feedback.settings import Settings
 
 BODY = "Clear demo; the live part landed well. Slow down on step 3."
@@ -117,24 +118,6 @@ _LINK = (
     .join(FeedbackRequest, col(FeedbackRequest.id) == col(Invitation.request_id))
     .where(col(Invitation.token_hash) == bindparam("token_hash"))
 )
-_INSERT_ANSWER = insert(Answer)
-_MARK = (
-    update(Invitation)
-    .where(col(Invitation.id) == bindparam("invitation_id"))
-    .values(status=InvitationStatus.answered, declined_at=None)
-)
-_COUNTS = (
-    select(col(Invitation.status), func.count())
-    .where(col(Invitation.request_id) == bindparam("request_id"))
-    .group_by(col(Invitation.status))
-)
-_BUMP = (
-    update(Person)
-    .where(col(Person.id) == bindparam("person_id"))
-    .values(last_event_seq=col(Person.last_event_seq) + 1)
-    .returning(col(Person.last_event_seq))
-)
-_INSERT_EVENT = insert(LiveEvent)
 
 
 def sqlalchemy_core(url: str, tokens: list[str], gap: float) -> list[float]:
@@ -154,9 +137,9 @@ def sqlalchemy_core(url: str, tokens: list[str], gap: float) -> list[float]:
                 "updated_at": now,
             },
         )
-        connection.execute(_MARK, {"invitation_id": link.id})
-        connection.execute(_COUNTS, {"request_id": link.request_id}).all()
-        seq = connection.execute(_BUMP, {"person_id": link.requester_id}).scalar_one()
+        connection.execute(_MARK_ANSWERED, {"invitation_id": link.id})
+        connection.execute(_STATUS_COUNTS, {"request_id": link.request_id}).all()
+        seq = connection.execute(_BUMP_SEQ, {"recipient": link.requester_id}).scalar_one()
         connection.execute(
             _INSERT_EVENT,
             {
