@@ -54,20 +54,11 @@ def anonymous_response(answer: Answer, batch: ReleaseBatch) -> ResponsePublic:
     return ResponsePublic(body=answer.body, rating=answer.rating, released_at=batch.released_at)
 
 
-async def released_count(session: AsyncSession, *, request_id: uuid.UUID) -> int:
-    result = await session.exec(
-        select(func.count())
-        .select_from(Answer)
-        .where(Answer.request_id == request_id)
-        .where(col(Answer.release_batch_id).is_not(None))
-    )
-    return int(result.one())
-
-
 async def released_counts(
     session: AsyncSession, *, request_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """`released_count` for many requests in one query; requests with none are left out."""
+    """How many answers of each request a release has shown, in one query; requests with
+    none are left out."""
     if not request_ids:
         return {}
     rows = await session.exec(

@@ -169,6 +169,7 @@ _STATUS_COUNTS = (
 
 
 async def progress_of(session: AsyncSession, request: FeedbackRequest) -> Progress:
+    """One request's progress; on the answer path, so its query is built once."""
     # Plain SQL on the session's connection (cheaper than an ORM query), after a flush so
     # the counts include this transaction's own changes.
     await session.flush()
@@ -176,15 +177,17 @@ async def progress_of(session: AsyncSession, request: FeedbackRequest) -> Progre
     rows = await connection.execute(_STATUS_COUNTS, {"request_id": request.id})
     counts = {InvitationStatus(status): int(count) for status, count in rows.all()}
     released = (
-        await visibility.released_count(session, request_id=request.id) if request.anonymous else 0
+        await visibility.released_counts(session, request_ids=[request.id])
+        if request.anonymous
+        else {}
     )
-    return _progress(request, counts, released)
+    return _progress(request, counts, released.get(request.id, 0))
 
 
 async def progress_of_many(
     session: AsyncSession, requests: Sequence[FeedbackRequest]
 ) -> dict[uuid.UUID, Progress]:
-    """`progress_of` for many requests in two queries, whatever their number."""
+    """`progress_of` for many requests in at most two queries, whatever their number."""
     ids = [r.id for r in requests]
     counts: dict[uuid.UUID, dict[InvitationStatus, int]] = {rid: {} for rid in ids}
     if ids:
