@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import socket
 import threading
@@ -19,6 +20,7 @@ from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from feedback.app import create_app
+from feedback.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import add_person, ask, log_in
 from tests.ops.conftest import Server, free_port, server_env
@@ -241,3 +243,14 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(
             assert time.monotonic() < deadline, "the app did not recover"
             time.sleep(0.2)
         assert client.get("/readyz").status_code == 200
+
+
+def test_the_running_app_keeps_what_it_loaded_out_of_full_collections(
+    settings: Settings,
+) -> None:
+    # A full pass of the cycle collector over every module and the app stalls each live
+    # socket for tens of milliseconds; startup freezes them, shutdown lets them go again.
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0
